@@ -246,7 +246,9 @@ pub fn handler_for(op: &Opcode) -> Option<(Class, Handler)> {
         | LDSMINH(_) | LDUMAX(_) | LDUMAXB(_) | LDUMAXH(_) | LDUMIN(_) | LDUMINB(_)
         | LDUMINH(_) => (Class::Atomic, atomic::translate as Handler),
         // System.
-        MRS | MSR | SYS(_) | HINT | ISB | DSB(_) | DMB(_) | SB | SSBB | PSSBB => {
+        MRS | MSR | SYS(_) | HINT | ISB | DSB(_) | DMB(_) | SB | SSBB | PSSBB | PACIASP | PACIBSP
+        | AUTIASP | AUTIBSP | PACIAZ | PACIBZ | AUTIAZ | AUTIBZ | PACIA1716 | PACIB1716
+        | AUTIA1716 | AUTIB1716 | XPACLRI => {
             (Class::System, system::translate as Handler)
         }
         _ => {
@@ -338,3 +340,4 @@ pub fn translate_block_limit(fetch: &mut dyn FnMut(u64) -> Option<u32>, start: u
     }
     Block { pc: start, guest_insns: count, temps: b.temps, ops: b.ops }
 }
+

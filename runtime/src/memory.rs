@@ -1,0 +1,331 @@
+//! The guest address space: one host reservation, guest address = offset into it.
+//!
+//! The whole guest range ([`GUEST_SPACE`] bytes) is reserved `PROT_NONE` up front; pages the
+//! guest maps are made accessible on the host, and every access is also checked against a
+//! per-page permission table. A guest address is never dereferenced unless it lies inside
+//! the reservation *and* is mapped with the right permission, so a wild guest pointer can
+//! only fault (becoming the guest's SIGSEGV), never reach host memory.
+
+use vmc_compiler::mem::{Fault, Memory};
+
+/// Size of the guest address space: 64 GiB, enough for any static program.
+pub const GUEST_SPACE: u64 = 1 << 36;
+/// Guest page size.
+pub const PAGE: u64 = 4096;
+
+/// Page permission bits (guest view).
+pub mod perm {
+    /// Readable.
+    pub const R: u8 = 1;
+    /// Writable.
+    pub const W: u8 = 2;
+    /// Executable.
+    pub const X: u8 = 4;
+    /// Holds code that has been translated (writes must invalidate it).
+    pub const CODE: u8 = 8;
+    /// Mapped at all (a PROT_NONE mapping is mapped but inaccessible).
+    pub const MAPPED: u8 = 16;
+}
+
+/// Errors from setting up the guest address space.
+#[derive(Debug, thiserror::Error)]
+pub enum MemError {
+    /// The host refused the reservation.
+    #[error("cannot reserve {0} bytes of host address space for the guest: {1}")]
+    Reserve(u64, std::io::Error),
+    /// A guest range lies outside the guest address space.
+    #[error("guest range {0:#x}+{1:#x} is outside the guest address space")]
+    OutOfRange(u64, u64),
+    /// The host refused to change protections.
+    #[error("host mprotect failed: {0}")]
+    Protect(std::io::Error),
+}
+
+/// Rounds up to a page boundary.
+pub fn page_up(x: u64) -> u64 {
+    x.saturating_add(PAGE - 1) & !(PAGE - 1)
+}
+
+/// Rounds down to a page boundary.
+pub fn page_down(x: u64) -> u64 {
+    x & !(PAGE - 1)
+}
+
+/// Converts Linux PROT_* bits to [`perm`] bits.
+pub fn prot_to_perm(prot: u64) -> u8 {
+    let mut p = perm::MAPPED;
+    if prot & 1 != 0 {
+        p |= perm::R;
+    }
+    if prot & 2 != 0 {
+        p |= perm::W | perm::R;
+    }
+    if prot & 4 != 0 {
+        p |= perm::X | perm::R;
+    }
+    p
+}
+
+/// The guest's memory.
+pub struct GuestMemory {
+    base: *mut u8,
+    perms: Vec<u8>,
+    /// Set when the guest wrote to a page holding translated code; the dispatcher then
+    /// discards translations of the dirty range.
+    pub code_written: Option<(u64, u64)>,
+}
+
+// SAFETY: the reservation is owned by this value and only reached through `&mut self`.
+unsafe impl Send for GuestMemory {}
+
+impl Drop for GuestMemory {
+    fn drop(&mut self) {
+        // SAFETY: `base` is the start of our own GUEST_SPACE-byte mapping.
+        unsafe {
+            libc::munmap(self.base as *mut libc::c_void, GUEST_SPACE as usize);
+        }
+    }
+}
+
+impl GuestMemory {
+    /// Reserves the guest address space (nothing mapped yet).
+    pub fn new() -> Result<Self, MemError> {
+        // SAFETY: an anonymous PROT_NONE reservation at an address the kernel picks.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                GUEST_SPACE as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(MemError::Reserve(GUEST_SPACE, std::io::Error::last_os_error()));
+        }
+        Ok(GuestMemory { base: p as *mut u8, perms: vec![0; (GUEST_SPACE / PAGE) as usize], code_written: None })
+    }
+
+    fn check_range(addr: u64, len: u64) -> Result<(), MemError> {
+        match addr.checked_add(len) {
+            Some(end) if end <= GUEST_SPACE => Ok(()),
+            _ => Err(MemError::OutOfRange(addr, len)),
+        }
+    }
+
+    /// Permission bits of the page holding `addr` (0 outside the address space).
+    pub fn perm(&self, addr: u64) -> u8 {
+        self.perms.get((addr / PAGE) as usize).copied().unwrap_or(0)
+    }
+
+    fn host_protect(&self, addr: u64, len: u64, accessible: bool) -> Result<(), MemError> {
+        let prot = if accessible { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_NONE };
+        // SAFETY: the range was checked to lie inside our reservation and is page aligned.
+        let r = unsafe { libc::mprotect(self.base.add(addr as usize) as *mut libc::c_void, len as usize, prot) };
+        if r != 0 {
+            return Err(MemError::Protect(std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Maps `[addr, addr+len)` (page aligned) with Linux `prot`, zero-filled.
+    pub fn map(&mut self, addr: u64, len: u64, prot: u64) -> Result<(), MemError> {
+        let (addr, len) = (page_down(addr), page_up(len));
+        Self::check_range(addr, len)?;
+        self.discard(addr, len);
+        self.host_protect(addr, len, true)?;
+        let p = prot_to_perm(prot);
+        self.perms[(addr / PAGE) as usize..((addr + len) / PAGE) as usize].fill(p);
+        Ok(())
+    }
+
+    /// Zero-fills a host range (its old contents are dropped).
+    fn discard(&mut self, addr: u64, len: u64) {
+        // SAFETY: inside our reservation (checked by callers); MADV_DONTNEED on a private
+        // anonymous mapping just drops the pages, which read back as zeros.
+        unsafe {
+            libc::madvise(self.base.add(addr as usize) as *mut libc::c_void, len as usize, libc::MADV_DONTNEED);
+        }
+    }
+
+    /// Unmaps a range.
+    pub fn unmap(&mut self, addr: u64, len: u64) -> Result<(), MemError> {
+        let (addr, len) = (page_down(addr), page_up(len));
+        Self::check_range(addr, len)?;
+        self.discard(addr, len);
+        self.host_protect(addr, len, false)?;
+        self.perms[(addr / PAGE) as usize..((addr + len) / PAGE) as usize].fill(0);
+        Ok(())
+    }
+
+    /// Changes the protection of mapped pages. Fails with `false` if any page is unmapped.
+    pub fn protect(&mut self, addr: u64, len: u64, prot: u64) -> Result<bool, MemError> {
+        let (addr, len) = (page_down(addr), page_up(len));
+        Self::check_range(addr, len)?;
+        let range = (addr / PAGE) as usize..((addr + len) / PAGE) as usize;
+        if self.perms[range.clone()].iter().any(|p| p & perm::MAPPED == 0) {
+            return Ok(false);
+        }
+        self.perms[range].fill(prot_to_perm(prot));
+        Ok(true)
+    }
+
+    /// Whether every page of the range is unmapped.
+    pub fn is_free(&self, addr: u64, len: u64) -> bool {
+        let (addr, len) = (page_down(addr), page_up(len));
+        if Self::check_range(addr, len).is_err() {
+            return false;
+        }
+        self.perms[(addr / PAGE) as usize..((addr + len) / PAGE) as usize].iter().all(|p| *p == 0)
+    }
+
+    /// Finds `len` free bytes, searching down from `below` (for mmap without a hint).
+    pub fn find_free(&self, len: u64, below: u64) -> Option<u64> {
+        let pages = (page_up(len) / PAGE) as usize;
+        let mut end = (below.min(GUEST_SPACE) / PAGE) as usize;
+        while end >= pages {
+            let start = end - pages;
+            match self.perms[start..end].iter().rposition(|p| *p != 0) {
+                None => return Some(start as u64 * PAGE),
+                Some(i) => end = start + i,
+            }
+        }
+        None
+    }
+
+    /// Marks the pages of `[addr, addr+len)` as holding translated code.
+    pub fn mark_code(&mut self, addr: u64, len: u64) {
+        let first = (addr / PAGE) as usize;
+        let last = (addr.saturating_add(len.max(1)) - 1) / PAGE;
+        for p in self.perms.get_mut(first..=(last as usize).min(self.perms.len() - 1)).into_iter().flatten() {
+            *p |= perm::CODE;
+        }
+    }
+
+    /// Clears the translated-code marks of a range.
+    pub fn clear_code(&mut self, addr: u64, len: u64) {
+        let first = (addr / PAGE) as usize;
+        let last = ((addr.saturating_add(len.max(1)) - 1) / PAGE) as usize;
+        for p in self.perms.get_mut(first..=last.min(self.perms.len() - 1)).into_iter().flatten() {
+            *p &= !perm::CODE;
+        }
+    }
+
+    /// Checks `[addr, addr+len)` against `need` and returns the host pointer.
+    #[inline]
+    fn check(&mut self, addr: u64, len: u64, need: u8, write: bool) -> Result<*mut u8, Fault> {
+        let fault = Fault::Segv { addr, write };
+        let end = addr.checked_add(len).filter(|e| *e <= GUEST_SPACE).ok_or(fault)?;
+        if len == 0 {
+            return Ok(self.base);
+        }
+        let (first, last) = ((addr / PAGE) as usize, ((end - 1) / PAGE) as usize);
+        let mut code = false;
+        for (i, p) in self.perms[first..=last].iter().enumerate() {
+            if p & need != need {
+                let bad = if i == 0 { addr } else { (first + i) as u64 * PAGE };
+                return Err(Fault::Segv { addr: bad, write });
+            }
+            code |= p & perm::CODE != 0;
+        }
+        if write && code {
+            self.code_written = Some(match self.code_written {
+                Some((a, b)) => (a.min(addr), b.max(end)),
+                None => (addr, end),
+            });
+        }
+        // SAFETY: addr + len <= GUEST_SPACE, inside the reservation.
+        Ok(unsafe { self.base.add(addr as usize) })
+    }
+
+    /// Guest bytes as a slice, checked for read permission.
+    pub fn slice(&mut self, addr: u64, len: u64) -> Result<&[u8], Fault> {
+        let p = self.check(addr, len, perm::R, false)?;
+        // SAFETY: checked: the range is mapped and readable (host-accessible).
+        Ok(unsafe { std::slice::from_raw_parts(p, len as usize) })
+    }
+
+    /// Guest bytes as a mutable slice, checked for write permission.
+    pub fn slice_mut(&mut self, addr: u64, len: u64) -> Result<&mut [u8], Fault> {
+        let p = self.check(addr, len, perm::W, true)?;
+        // SAFETY: checked: the range is mapped and writable (host-accessible).
+        Ok(unsafe { std::slice::from_raw_parts_mut(p, len as usize) })
+    }
+
+    /// Writes bytes ignoring guest permissions (loader use), the range must be mapped.
+    pub fn poke(&mut self, addr: u64, data: &[u8]) -> Result<(), Fault> {
+        let p = self.check(addr, data.len() as u64, perm::MAPPED, true)?;
+        // SAFETY: checked: mapped pages are host-accessible.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+        Ok(())
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes.
+    pub fn read_cstr(&mut self, addr: u64, max: usize) -> Result<Vec<u8>, Fault> {
+        let mut out = Vec::new();
+        let mut a = addr;
+        loop {
+            // Read up to the end of the page at a time.
+            let chunk = (PAGE - a % PAGE).min((max + 1 - out.len()) as u64);
+            let s = self.slice(a, chunk)?;
+            if let Some(n) = s.iter().position(|b| *b == 0) {
+                out.extend_from_slice(&s[..n]);
+                return Ok(out);
+            }
+            out.extend_from_slice(s);
+            a += chunk;
+            if out.len() > max {
+                return Err(Fault::Segv { addr: a, write: false });
+            }
+        }
+    }
+
+    /// Fetches an instruction word for translation (needs execute permission).
+    pub fn fetch(&mut self, addr: u64) -> Option<u32> {
+        if addr % 4 != 0 {
+            return None;
+        }
+        let p = self.check(addr, 4, perm::X, false).ok()?;
+        // SAFETY: checked: mapped, executable, 4 bytes inside the reservation.
+        Some(unsafe { (p as *const u32).read_unaligned() })
+    }
+}
+
+impl Memory for GuestMemory {
+    #[inline]
+    fn read(&mut self, addr: u64, size: u8) -> Result<u64, Fault> {
+        let p = self.check(addr, size as u64, perm::R, false)?;
+        // SAFETY: checked: `size` readable bytes at p.
+        unsafe {
+            Ok(match size {
+                1 => *p as u64,
+                2 => (p as *const u16).read_unaligned() as u64,
+                4 => (p as *const u32).read_unaligned() as u64,
+                _ => (p as *const u64).read_unaligned(),
+            })
+        }
+    }
+    #[inline]
+    fn write(&mut self, addr: u64, size: u8, val: u64) -> Result<(), Fault> {
+        let p = self.check(addr, size as u64, perm::W, true)?;
+        // SAFETY: checked: `size` writable bytes at p.
+        unsafe {
+            match size {
+                1 => *p = val as u8,
+                2 => (p as *mut u16).write_unaligned(val as u16),
+                4 => (p as *mut u32).write_unaligned(val as u32),
+                _ => (p as *mut u64).write_unaligned(val),
+            }
+        }
+        Ok(())
+    }
+    fn read_bytes(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        buf.copy_from_slice(self.slice(addr, buf.len() as u64)?);
+        Ok(())
+    }
+    fn write_bytes(&mut self, addr: u64, buf: &[u8]) -> Result<(), Fault> {
+        self.slice_mut(addr, buf.len() as u64)?.copy_from_slice(buf);
+        Ok(())
+    }
+}
