@@ -1,1 +1,13 @@
+//! vmc-runtime: runs AArch64 Linux programs in user mode.
+//!
+//! [`loader`] maps a static ELF into a [`memory::GuestMemory`] sandbox and builds the initial
+//! stack; [`exec`] runs it block by block; [`syscalls`] emulates the Linux system calls.
+
+pub mod exec;
+pub mod loader;
 pub mod memory;
+pub mod process;
+pub mod syscalls;
+
+pub use exec::{ExecOptions, Termination, Timing};
+pub use process::{Process, ProcessConfig};

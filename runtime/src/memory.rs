@@ -149,6 +149,14 @@ impl GuestMemory {
         }
     }
 
+    /// Zero-fills the mapped pages of a range, keeping their permissions (MADV_DONTNEED).
+    pub fn zero(&mut self, addr: u64, len: u64) {
+        let (addr, len) = (page_down(addr), page_up(len));
+        if Self::check_range(addr, len).is_ok() {
+            self.discard(addr, len);
+        }
+    }
+
     /// Unmaps a range.
     pub fn unmap(&mut self, addr: u64, len: u64) -> Result<(), MemError> {
         let (addr, len) = (page_down(addr), page_up(len));
@@ -194,22 +202,23 @@ impl GuestMemory {
         None
     }
 
+    /// Page-index range of `[addr, addr+len)`, clamped to the address space.
+    fn pages(&self, addr: u64, len: u64) -> std::ops::Range<usize> {
+        let first = ((addr / PAGE) as usize).min(self.perms.len());
+        let last = ((addr.saturating_add(len.max(1)) - 1) / PAGE) as usize;
+        first..(last + 1).min(self.perms.len())
+    }
+
     /// Marks the pages of `[addr, addr+len)` as holding translated code.
     pub fn mark_code(&mut self, addr: u64, len: u64) {
-        let first = (addr / PAGE) as usize;
-        let last = (addr.saturating_add(len.max(1)) - 1) / PAGE;
-        for p in self.perms.get_mut(first..=(last as usize).min(self.perms.len() - 1)).into_iter().flatten() {
-            *p |= perm::CODE;
-        }
+        let r = self.pages(addr, len);
+        self.perms[r].iter_mut().for_each(|p| *p |= perm::CODE);
     }
 
     /// Clears the translated-code marks of a range.
     pub fn clear_code(&mut self, addr: u64, len: u64) {
-        let first = (addr / PAGE) as usize;
-        let last = ((addr.saturating_add(len.max(1)) - 1) / PAGE) as usize;
-        for p in self.perms.get_mut(first..=last.min(self.perms.len() - 1)).into_iter().flatten() {
-            *p &= !perm::CODE;
-        }
+        let r = self.pages(addr, len);
+        self.perms[r].iter_mut().for_each(|p| *p &= !perm::CODE);
     }
 
     /// Checks `[addr, addr+len)` against `need` and returns the host pointer.

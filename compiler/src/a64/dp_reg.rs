@@ -8,6 +8,10 @@ use crate::state::CpuState;
 
 /// Translates one data-processing (register) instruction.
 pub fn translate(c: &mut Ctx) -> TResult {
+    // Vector ADD/SUB/AND/ORR/... share their yaxpeax opcodes with the general forms.
+    if c.f(27, 25) == 0b111 {
+        return super::simd::translate(c);
+    }
     if c.f(27, 25) != 0b101 {
         return Err(Undefined);
     }

@@ -1,0 +1,140 @@
+//! A guest process: CPU state, memory, program break, file-system view and counters.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use vmc_compiler::CpuState;
+
+use crate::loader::{self, LoadError, LoadedImage};
+use crate::memory::{GuestMemory, GUEST_SPACE};
+
+/// Guest addresses above this are left for the stack; mmap allocates downward from here.
+pub const MMAP_TOP: u64 = loader::STACK_TOP - loader::STACK_SIZE - (1 << 30);
+/// Largest program break (brk) extension we allow.
+pub const BRK_LIMIT: u64 = 16 << 30;
+
+/// Options that shape how a guest is started.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessConfig {
+    /// Sysroot prefix for absolute guest paths (`-L`, like qemu-user).
+    pub sysroot: Option<PathBuf>,
+    /// argv[0] override (defaults to the program path as given).
+    pub argv0: Option<Vec<u8>>,
+}
+
+/// Counters kept by the runtime.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counters {
+    /// Blocks translated to IR.
+    pub blocks_translated: u64,
+    /// Guest instructions translated to IR.
+    pub insns_translated: u64,
+    /// Blocks executed.
+    pub blocks_executed: u64,
+    /// Guest instructions executed (counted per block, approximate on early exits).
+    pub insns_executed: u64,
+    /// System calls performed.
+    pub syscalls: u64,
+    /// Translations discarded because their guest code changed or was unmapped.
+    pub invalidations: u64,
+}
+
+/// One emulated Linux process.
+pub struct Process {
+    /// Registers.
+    pub cpu: CpuState,
+    /// Address space.
+    pub mem: GuestMemory,
+    /// Start of the heap (initial program break).
+    pub brk_start: u64,
+    /// Current program break.
+    pub brk: u64,
+    /// Host path of the executable (for /proc/self/exe).
+    pub exe: PathBuf,
+    /// Sysroot prefix for absolute guest paths.
+    pub sysroot: Option<PathBuf>,
+    /// Signal dispositions: handler address per signal (0 = default, 1 = ignore).
+    pub sigactions: [[u64; 4]; 65],
+    /// Unknown syscall numbers already warned about.
+    pub warned: HashSet<u64>,
+    /// Counters.
+    pub counters: Counters,
+    /// The loaded image.
+    pub image: LoadedImage,
+    /// Guest ranges whose translations must be dropped before the next block runs.
+    pub pending_invalidations: Vec<(u64, u64)>,
+}
+
+impl Process {
+    /// Loads `path` and builds its initial stack with `args` (argv[1..]) and `env`.
+    pub fn spawn(path: &Path, args: &[Vec<u8>], env: &[Vec<u8>], cfg: &ProcessConfig) -> Result<Process, LoadError> {
+        let data = std::fs::read(path)?;
+        Self::spawn_image(&data, path, args, env, cfg)
+    }
+
+    /// Like [`Process::spawn`] for an executable already in memory; `path` names it.
+    pub fn spawn_image(
+        data: &[u8],
+        path: &Path,
+        args: &[Vec<u8>],
+        env: &[Vec<u8>],
+        cfg: &ProcessConfig,
+    ) -> Result<Process, LoadError> {
+        let mut mem = GuestMemory::new()?;
+        let image = loader::load(data, &mut mem)?;
+        let argv0 = cfg.argv0.clone().unwrap_or_else(|| path.as_os_str().as_encoded_bytes().to_vec());
+        let mut argv = vec![argv0];
+        argv.extend_from_slice(args);
+        let mut random = [0u8; 16];
+        fill_random(&mut random);
+        let execfn = path.as_os_str().as_encoded_bytes().to_vec();
+        let sp = loader::setup_stack(&mut mem, &image, &argv, env, &execfn, random)?;
+        let cpu = CpuState { pc: image.entry, x: { let mut x = [0; 32]; x[31] = sp; x }, ..Default::default() };
+        let exe = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        Ok(Process {
+            cpu,
+            mem,
+            brk_start: image.brk,
+            brk: image.brk,
+            exe,
+            sysroot: cfg.sysroot.clone(),
+            sigactions: [[0; 4]; 65],
+            warned: HashSet::new(),
+            counters: Counters::default(),
+            image,
+            pending_invalidations: Vec::new(),
+        })
+    }
+
+    /// Maps a guest path to a host path, applying the sysroot to absolute paths that
+    /// exist under it (as qemu-user's -L does).
+    pub fn host_path(&self, guest: &[u8]) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let p = Path::new(std::ffi::OsStr::from_bytes(guest));
+        if let (Some(root), true) = (&self.sysroot, p.is_absolute()) {
+            let candidate = root.join(p.strip_prefix("/").unwrap_or(p));
+            if candidate.symlink_metadata().is_ok() {
+                return candidate;
+            }
+        }
+        p.to_path_buf()
+    }
+
+    /// Whether a guest address range lies in the guest address space at all.
+    pub fn in_space(addr: u64, len: u64) -> bool {
+        addr.checked_add(len).is_some_and(|e| e <= GUEST_SPACE)
+    }
+}
+
+/// Fills `buf` from the host's random source.
+pub fn fill_random(buf: &mut [u8]) {
+    // SAFETY: getrandom writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+    if n != buf.len() as isize {
+        // Fall back to something non-constant; AT_RANDOM only seeds stack protectors.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (t >> (i % 16 * 8)) as u8;
+        }
+    }
+}

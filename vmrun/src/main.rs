@@ -1,0 +1,257 @@
+//! `vmrun`: runs AArch64 Linux programs on an x86-64 host, in user mode like qemu-user.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use vmc_runtime::{ExecOptions, Process, ProcessConfig, Termination, Timing};
+
+/// Exit status when the program file does not exist (as a shell's "command not found").
+const EXIT_NOT_FOUND: u8 = 127;
+/// Exit status when the file exists but cannot be run (not ELF, wrong ISA, truncated ...).
+const EXIT_CANNOT_EXECUTE: u8 = 126;
+/// Exit status for usage and internal errors.
+const EXIT_USAGE: u8 = 2;
+
+/// The embedded sample guest (built from tests/guests/demo/demo.c by its build.sh).
+const DEMO_ELF: &[u8] = include_bytes!("../demo.elf");
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vmrun",
+    version,
+    about = "Run AArch64 Linux programs on this x86-64 host (user mode, like qemu-aarch64)",
+    after_help = "Exit status: the guest's own status; 128+N when the guest is killed by signal N \
+                  (vmrun then dies by the same signal, like qemu-user); 126 when the program cannot be \
+                  executed (not ELF, wrong architecture, truncated, dynamically linked); 127 when it does \
+                  not exist; 2 for usage errors.\nLogging: RUST_LOG=debug (or trace) on stderr.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the built-in sample guest program and show what the pipeline did.
+    Demo {
+        /// Print the translated IR of the entry block too.
+        #[arg(long)]
+        ir: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Prefix for absolute guest paths, like qemu-user's -L (e.g. a Debian arm64 root).
+    #[arg(short = 'L', value_name = "DIR")]
+    sysroot: Option<PathBuf>,
+    /// Use this argv[0] instead of the program path.
+    #[arg(short = '0', long = "argv0", value_name = "NAME")]
+    argv0: Option<String>,
+    /// Set a guest environment variable (repeatable).
+    #[arg(short = 'E', value_name = "VAR=VALUE")]
+    set_env: Vec<String>,
+    /// Remove a guest environment variable (repeatable).
+    #[arg(short = 'U', value_name = "VAR")]
+    unset_env: Vec<String>,
+    /// Print every executed guest instruction to stderr.
+    #[arg(long)]
+    trace: bool,
+    /// Print execution statistics to stderr at exit.
+    #[arg(long)]
+    stats: bool,
+    /// Write execution statistics as JSON to FILE at exit.
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// The AArch64 program to run.
+    #[arg(required = true, value_name = "PROGRAM")]
+    program: Option<PathBuf>,
+    /// Arguments passed to the program.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Demo { ir }) => demo(ir),
+        None => run(cli.run),
+    }
+}
+
+/// Builds the guest environment from the host's, with -E/-U applied.
+fn guest_env(args: &RunArgs) -> Vec<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut env: Vec<(Vec<u8>, Vec<u8>)> = std::env::vars_os()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .filter(|(k, _)| !args.unset_env.iter().any(|u| u.as_bytes() == k.as_slice()))
+        .collect();
+    for kv in &args.set_env {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        env.retain(|(ek, _)| ek != k.as_bytes());
+        env.push((k.as_bytes().to_vec(), v.as_bytes().to_vec()));
+    }
+    env.into_iter().map(|(mut k, v)| {
+        k.push(b'=');
+        k.extend(v);
+        k
+    }).collect()
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let Some(program) = args.program.clone() else {
+        eprintln!("vmrun: no program given (see --help)");
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let cfg = ProcessConfig { sysroot: args.sysroot.clone(), argv0: args.argv0.clone().map(String::into_bytes) };
+    let guest_args: Vec<Vec<u8>> = args.args.iter().map(|a| a.clone().into_bytes()).collect();
+    let env = guest_env(&args);
+    let mut proc = match Process::spawn(&program, &guest_args, &env, &cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("vmrun: {}: {e}", program.display());
+            let missing = matches!(&e, vmc_runtime::loader::LoadError::Io(io) if io.kind() == std::io::ErrorKind::NotFound);
+            return ExitCode::from(if missing { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXECUTE });
+        }
+    };
+    let opts = ExecOptions { trace: args.trace };
+    let mut timing = Timing::default();
+    let term = proc.run(&opts, &mut timing);
+    report(&proc, &timing, &term, args.stats, args.stats_json.as_deref());
+    finish(&program, term)
+}
+
+/// Prints and writes statistics as requested.
+fn report(proc: &Process, timing: &Timing, term: &Termination, stats: bool, json: Option<&Path>) {
+    let c = &proc.counters;
+    let secs = timing.total.as_secs_f64().max(1e-9);
+    if stats {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        eprintln!("vmrun statistics");
+        eprintln!("  tier                      interpreter");
+        eprintln!("  blocks translated         {:>14}", c.blocks_translated);
+        eprintln!("  guest insns translated    {:>14}", c.insns_translated);
+        eprintln!("  blocks executed           {:>14}", c.blocks_executed);
+        eprintln!("  guest insns executed      {:>14}", c.insns_executed);
+        eprintln!("  system calls              {:>14}", c.syscalls);
+        eprintln!("  invalidations             {:>14}", c.invalidations);
+        eprintln!("  time total                {:>11.1} ms", ms(timing.total));
+        eprintln!("  time translating          {:>11.1} ms", ms(timing.translate));
+        eprintln!("  time in syscalls          {:>11.1} ms", ms(timing.syscalls));
+        eprintln!("  speed                     {:>10.1} MIPS", c.insns_executed as f64 / secs / 1e6);
+        eprintln!("  exit                      {:>14}", term.exit_code());
+    }
+    if let Some(path) = json {
+        let v = serde_json::json!({
+            "tier": "interpreter",
+            "counters": c,
+            "time_total_s": timing.total.as_secs_f64(),
+            "time_translate_s": timing.translate.as_secs_f64(),
+            "time_syscalls_s": timing.syscalls.as_secs_f64(),
+            "mips": c.insns_executed as f64 / secs / 1e6,
+            "exit_status": term.exit_code(),
+        });
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&v).unwrap_or_default() + "\n") {
+            eprintln!("vmrun: {}: cannot write statistics: {e}", path.display());
+        }
+    }
+}
+
+/// Ends vmrun the way the guest ended: same exit status, or death by the same signal.
+fn finish(program: &Path, term: Termination) -> ExitCode {
+    match term {
+        Termination::Exited(code) => ExitCode::from(code as u8),
+        Termination::Signaled { signal, reason } => {
+            eprintln!("vmrun: {}: guest terminated by signal {signal} ({}): {reason}", program.display(), signal_name(signal));
+            die_by_signal(signal);
+            ExitCode::from((128 + signal) as u8)
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => "signal",
+    }
+}
+
+/// Kills this process with `signal` (default action, no core file), as qemu-user does.
+fn die_by_signal(signal: i32) {
+    // SAFETY: plain libc calls on our own process: no core dump, default disposition,
+    // unblock the signal, then raise it.
+    unsafe {
+        let lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::setrlimit(libc::RLIMIT_CORE, &lim);
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signal);
+    }
+}
+
+fn demo(show_ir: bool) -> ExitCode {
+    let name = Path::new("vmrun-demo");
+    println!("vmrun demo: running the embedded AArch64 sample ({} bytes, built from tests/guests/demo/demo.c)", DEMO_ELF.len());
+    println!("--- guest output ---");
+    let mut proc = match Process::spawn_image(DEMO_ELF, name, &[], &[], &ProcessConfig::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("vmrun: demo: {e}");
+            return ExitCode::from(EXIT_CANNOT_EXECUTE);
+        }
+    };
+    let entry = proc.cpu.pc;
+    let entry_block = {
+        let mem = &mut proc.mem;
+        vmc_compiler::a64::translate_block(&mut |a| mem.fetch(a), entry)
+    };
+    let mut timing = Timing::default();
+    let term = proc.run(&ExecOptions::default(), &mut timing);
+    let c = &proc.counters;
+    println!("--- what vmrun did ---");
+    println!("loaded a static AArch64 ELF, entry point {entry:#x}");
+    println!(
+        "translated {} blocks ({} guest instructions) from A64 to IR with yaxpeax-arm",
+        c.blocks_translated, c.insns_translated
+    );
+    println!(
+        "interpreted {} blocks, {} guest instructions, in {:.1} ms ({:.1} MIPS)",
+        c.blocks_executed,
+        c.insns_executed,
+        timing.total.as_secs_f64() * 1e3,
+        c.insns_executed as f64 / timing.total.as_secs_f64().max(1e-9) / 1e6
+    );
+    println!("emulated {} Linux system calls; guest exit status {}", c.syscalls, term.exit_code());
+    if show_ir {
+        println!("--- entry block: A64 -> IR ---\n{entry_block}");
+    } else {
+        println!("(run `vmrun demo --ir` to see the entry block's IR)");
+    }
+    match term {
+        Termination::Exited(0) => ExitCode::SUCCESS,
+        other => {
+            eprintln!("vmrun: demo: unexpected end: {other:?}");
+            ExitCode::from(1)
+        }
+    }
+}
