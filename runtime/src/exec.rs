@@ -44,10 +44,28 @@ pub struct ExecOptions {
     pub trace: bool,
 }
 
+/// A fast hasher for guest addresses (multiplicative; keys are 4-byte aligned PCs).
+#[derive(Default, Clone, Copy)]
+pub struct PcHasher(u64);
+
+impl std::hash::Hasher for PcHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ *b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v >> 2).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// Translated blocks by guest PC.
 #[derive(Default)]
 pub struct CodeCache {
-    blocks: HashMap<u64, Arc<Block>>,
+    blocks: HashMap<u64, Arc<Block>, std::hash::BuildHasherDefault<PcHasher>>,
 }
 
 impl CodeCache {
@@ -115,26 +133,22 @@ impl Process {
                 self.drop_translations(&mut cache, s, e);
             }
             let pc = self.cpu.pc;
-            let block = match cache.blocks.get(&pc) {
-                Some(b) => b.clone(),
-                None => {
-                    let t0 = Instant::now();
-                    let mem = &mut self.mem;
-                    let b = Arc::new(a64::translate_block_limit(&mut |a| mem.fetch(a), pc, limit));
-                    self.mem.mark_code(b.pc, 4 * b.guest_insns as u64);
-                    self.counters.blocks_translated += 1;
-                    self.counters.insns_translated += b.guest_insns as u64;
-                    timing.translate += t0.elapsed();
-                    cache.blocks.insert(pc, b.clone());
-                    b
-                }
-            };
+            let (mem, counters) = (&mut self.mem, &mut self.counters);
+            let block = cache.blocks.entry(pc).or_insert_with(|| {
+                let t0 = Instant::now();
+                let b = a64::translate_block_limit(&mut |a| mem.fetch(a), pc, limit);
+                mem.mark_code(b.pc, 4 * b.guest_insns as u64);
+                counters.blocks_translated += 1;
+                counters.insns_translated += b.guest_insns as u64;
+                timing.translate += t0.elapsed();
+                Arc::new(b)
+            });
             if opts.trace {
                 self.trace(&block);
             }
             self.counters.blocks_executed += 1;
             self.counters.insns_executed += block.guest_insns as u64;
-            match run_block(&block, &mut self.cpu, &mut self.mem, &mut temps) {
+            match run_block(block, &mut self.cpu, &mut self.mem, &mut temps) {
                 Exit::Continue(_) => {}
                 Exit::Syscall => {
                     let t0 = Instant::now();

@@ -1,0 +1,261 @@
+//! `vmbench`: runs each benchmark program in every available mode (native x86-64 build of the
+//! same source, qemu-aarch64, vmrun's interpreter tier), alternating the modes run by run,
+//! and reports medians and ratios measured side by side in one run. It checks that every mode
+//! printed the same output, writes `results.json` and a grouped bar chart `chart.svg`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde::Serialize;
+
+#[derive(Parser, Debug)]
+#[command(name = "vmbench", version, about = "Compare native, qemu-aarch64 and vmrun on guest programs")]
+struct Cli {
+    /// Small inputs and one run per mode: a smoke test that finishes in about a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Output directory for results.json and chart.svg.
+    #[arg(long, default_value = "target/vmbench")]
+    out: PathBuf,
+    /// Runs per mode (medians are reported); default 3, or 1 with --quick.
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Modes to run, comma separated: native, qemu, interp.
+    #[arg(long, default_value = "native,qemu,interp", value_delimiter = ',')]
+    modes: Vec<String>,
+    /// Benchmarks to run (names from benches/kernels.txt); default all.
+    programs: Vec<String>,
+}
+
+/// One benchmark: a guest program name and its arguments (full and quick sizes).
+#[derive(Debug, Clone)]
+struct Bench {
+    name: String,
+    args: Vec<String>,
+    quick_args: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ModeResult {
+    mode: String,
+    median_s: f64,
+    runs_s: Vec<f64>,
+    ratio_vs_native: Option<f64>,
+    ratio_vs_qemu: Option<f64>,
+    output_matches: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct BenchResult {
+    name: String,
+    args: Vec<String>,
+    modes: Vec<ModeResult>,
+}
+
+fn root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map(Path::to_path_buf).unwrap_or(here)
+}
+
+fn load_kernels(root: &Path) -> Result<Vec<Bench>> {
+    let path = root.join("benches/kernels.txt");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        // NAME | full args | quick args
+        let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+        if parts.len() != 3 {
+            bail!("{}: bad line (want NAME | ARGS | QUICK ARGS): {line}", path.display());
+        }
+        let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        out.push(Bench { name: parts[0].to_string(), args: words(parts[1]), quick_args: words(parts[2]) });
+    }
+    Ok(out)
+}
+
+fn command_for(root: &Path, mode: &str, name: &str) -> Option<Command> {
+    let build = root.join("tests/guests/build");
+    let guest = build.join(format!("{name}-O2"));
+    let vmrun = [root.join("target/release/vmrun"), root.join("target/debug/vmrun")].into_iter().find(|p| p.exists());
+    match mode {
+        "native" => {
+            let p = build.join("native").join(format!("{name}-O2"));
+            p.exists().then(|| Command::new(p))
+        }
+        "qemu" => {
+            let ok = guest.exists() && which("qemu-aarch64");
+            ok.then(|| {
+                let mut c = Command::new("qemu-aarch64");
+                c.arg(&guest);
+                c
+            })
+        }
+        "interp" => {
+            let v = vmrun?;
+            guest.exists().then(|| {
+                let mut c = Command::new(v);
+                c.arg(&guest);
+                c
+            })
+        }
+        _ => None,
+    }
+}
+
+fn which(prog: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(prog).is_file()))
+        .unwrap_or(false)
+}
+
+fn run_once(mut cmd: Command, args: &[String]) -> Result<(Duration, Vec<u8>, i32)> {
+    let t0 = Instant::now();
+    let out = cmd.args(args).stdin(Stdio::null()).stderr(Stdio::null()).output()?;
+    let dt = t0.elapsed();
+    Ok((dt, out.stdout, out.status.code().unwrap_or(-1)))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = root();
+    let mut benches = load_kernels(&root)?;
+    if !cli.programs.is_empty() {
+        benches.retain(|b| cli.programs.contains(&b.name));
+        if benches.is_empty() {
+            bail!("none of {:?} is in benches/kernels.txt", cli.programs);
+        }
+    }
+    let runs = cli.runs.unwrap_or(if cli.quick { 1 } else { 3 });
+    let mut results = Vec::new();
+    let mut mismatches = 0;
+    for b in &benches {
+        let args = if cli.quick { &b.quick_args } else { &b.args };
+        let modes: Vec<&String> = cli.modes.iter().filter(|m| command_for(&root, m, &b.name).is_some()).collect();
+        if modes.is_empty() {
+            eprintln!("vmbench: {}: not built (run tests/guests/build.sh); skipped", b.name);
+            continue;
+        }
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+        let mut outputs: Vec<Option<(Vec<u8>, i32)>> = vec![None; modes.len()];
+        // Alternate modes run by run so machine noise hits every mode alike.
+        for _ in 0..runs {
+            for (i, m) in modes.iter().enumerate() {
+                let cmd = command_for(&root, m, &b.name).context("mode vanished")?;
+                let (dt, out, code) = run_once(cmd, args)?;
+                times[i].push(dt.as_secs_f64());
+                outputs[i] = Some((out, code));
+            }
+        }
+        let reference = outputs.iter().flatten().next().cloned();
+        let med: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
+        let native = modes.iter().position(|m| *m == "native").map(|i| med[i]);
+        let qemu = modes.iter().position(|m| *m == "qemu").map(|i| med[i]);
+        let mut mode_results = Vec::new();
+        for (i, m) in modes.iter().enumerate() {
+            let matches = outputs[i] == reference;
+            if !matches {
+                mismatches += 1;
+                eprintln!("vmbench: {}: output of mode {m} differs from mode {}", b.name, modes[0]);
+            }
+            mode_results.push(ModeResult {
+                mode: m.to_string(),
+                median_s: med[i],
+                runs_s: times[i].clone(),
+                ratio_vs_native: native.map(|n| med[i] / n),
+                ratio_vs_qemu: qemu.map(|q| med[i] / q),
+                output_matches: matches,
+            });
+        }
+        results.push(BenchResult { name: b.name.clone(), args: args.clone(), modes: mode_results });
+    }
+    print_table(&results);
+    std::fs::create_dir_all(&cli.out).with_context(|| format!("{}", cli.out.display()))?;
+    let json = serde_json::json!({ "quick": cli.quick, "runs": runs, "results": results });
+    std::fs::write(cli.out.join("results.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    std::fs::write(cli.out.join("chart.svg"), chart(&results))?;
+    eprintln!("vmbench: wrote {}/results.json and chart.svg", cli.out.display());
+    if mismatches > 0 {
+        bail!("{mismatches} mode(s) printed different output");
+    }
+    Ok(())
+}
+
+fn print_table(results: &[BenchResult]) {
+    println!("{:<16} {:<8} {:>10} {:>10} {:>10}", "program", "mode", "median s", "x native", "x qemu");
+    for r in results {
+        for m in &r.modes {
+            let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
+            println!(
+                "{:<16} {:<8} {:>10.3} {:>10} {:>10}{}",
+                r.name,
+                m.mode,
+                m.median_s,
+                f(m.ratio_vs_native),
+                f(m.ratio_vs_qemu),
+                if m.output_matches { "" } else { "  OUTPUT DIFFERS" }
+            );
+        }
+    }
+}
+
+/// A grouped bar chart (log scale) of time relative to native, one group per program.
+fn chart(results: &[BenchResult]) -> String {
+    let colors = [("native", "#4c78a8"), ("qemu", "#f58518"), ("interp", "#e45756")];
+    let (w, h, left, top, bottom) = (900.0, 420.0, 60.0, 40.0, 80.0);
+    let groups = results.len().max(1) as f64;
+    let gw = (w - left - 20.0) / groups;
+    let max_ratio = results
+        .iter()
+        .flat_map(|r| r.modes.iter().filter_map(|m| m.ratio_vs_native))
+        .fold(1.0f64, f64::max);
+    let top_log = max_ratio.log10().ceil().max(1.0);
+    let y = |ratio: f64| top + (h - top - bottom) * (1.0 - ratio.max(1e-3).log10().max(0.0) / top_log);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <text x=\"{left}\" y=\"20\" font-size=\"14\">Run time relative to native x86-64 (log scale, lower is better)</text>\n"
+    );
+    for k in 0..=(top_log as i32) {
+        let r = 10f64.powi(k);
+        let yv = y(r);
+        s += &format!(
+            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{yv:.1}\" y2=\"{yv:.1}\" stroke=\"#ddd\"/><text x=\"5\" y=\"{:.1}\">{r}x</text>\n",
+            w - 20.0,
+            yv + 4.0
+        );
+    }
+    for (gi, r) in results.iter().enumerate() {
+        let x0 = left + gi as f64 * gw;
+        let bw = gw / (colors.len() as f64 + 1.0);
+        for (ci, (mode, color)) in colors.iter().enumerate() {
+            if let Some(ratio) = r.modes.iter().find(|m| m.mode == *mode).and_then(|m| m.ratio_vs_native) {
+                let yy = y(ratio);
+                s += &format!(
+                    "<rect x=\"{:.1}\" y=\"{yy:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{} {mode}: {ratio:.2}x</title></rect>\n",
+                    x0 + (ci as f64 + 0.5) * bw,
+                    bw * 0.9,
+                    (h - bottom - yy).max(0.5),
+                    r.name
+                );
+            }
+        }
+        s += &format!("<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x0 + gw / 2.0, h - bottom + 18.0, r.name);
+    }
+    for (ci, (mode, color)) in colors.iter().enumerate() {
+        let x = left + ci as f64 * 110.0;
+        s += &format!(
+            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{mode}</text>\n",
+            h - 30.0,
+            x + 16.0,
+            h - 20.0
+        );
+    }
+    s + "</svg>\n"
+}
