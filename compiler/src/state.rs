@@ -11,7 +11,7 @@ pub const SP: usize = 31;
 
 /// AArch64 user-mode register state.
 #[repr(C, align(16))]
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct CpuState {
     /// X0..X30, and SP at index 31.
     pub x: [u64; 32],
@@ -35,24 +35,6 @@ pub struct CpuState {
     pub _pad: u64,
     /// SIMD&FP registers V0..V31; lane 0 is in the low bits.
     pub v: [u128; 32],
-}
-
-impl Default for CpuState {
-    fn default() -> Self {
-        CpuState {
-            x: [0; 32],
-            pc: 0,
-            nzcv: 0,
-            fpcr: 0,
-            fpsr: 0,
-            tpidr_el0: 0,
-            excl_addr: 0,
-            excl_size: 0,
-            excl_val: [0; 2],
-            _pad: 0,
-            v: [0; 32],
-        }
-    }
 }
 
 impl CpuState {

@@ -144,7 +144,7 @@ impl Process {
                 Arc::new(b)
             });
             if opts.trace {
-                self.trace(&block);
+                self.trace(block);
             }
             self.counters.blocks_executed += 1;
             self.counters.insns_executed += block.guest_insns as u64;

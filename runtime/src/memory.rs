@@ -292,7 +292,7 @@ impl GuestMemory {
 
     /// Fetches an instruction word for translation (needs execute permission).
     pub fn fetch(&mut self, addr: u64) -> Option<u32> {
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             return None;
         }
         let p = self.check(addr, 4, perm::X, false).ok()?;

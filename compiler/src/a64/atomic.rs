@@ -79,7 +79,7 @@ fn mask(size: u8) -> u64 {
 }
 
 fn aligned(addr: u64, size: u64) -> Result<(), Fault> {
-    if addr % size == 0 {
+    if addr.is_multiple_of(size) {
         Ok(())
     } else {
         Err(Fault::Bus { addr })
