@@ -182,9 +182,13 @@ fn set(st: &mut CpuState, reg: Reg, v: u64) {
 }
 
 /// Executes `block` on `st` and `mem`. `temps` is scratch space reused across calls.
-pub fn run_block(block: &Block, st: &mut CpuState, mem: &mut dyn Memory, temps: &mut Vec<u64>) -> Exit {
-    temps.clear();
-    temps.resize(block.temps as usize, 0);
+///
+/// Generic over the memory so the runtime's accesses inline; helpers see it as `dyn Memory`.
+pub fn run_block<M: Memory>(block: &Block, st: &mut CpuState, mem: &mut M, temps: &mut Vec<u64>) -> Exit {
+    // Every temp is defined before it is used (verified SSA), so stale values are harmless.
+    if temps.len() < block.temps as usize {
+        temps.resize(block.temps as usize, 0);
+    }
     let t = temps.as_mut_slice();
     let mut cur_pc = block.pc;
     for op in &block.ops {
@@ -229,7 +233,7 @@ pub fn run_block(block: &Block, st: &mut CpuState, mem: &mut dyn Memory, temps: 
             }
             Op::Call { helper, insn } => {
                 st.pc = cur_pc;
-                if let Err(fault) = (helper.func)(st, mem, insn) {
+                if let Err(fault) = (helper.func)(st, mem as &mut dyn Memory, insn) {
                     return fault_at(st, cur_pc, fault);
                 }
             }

@@ -62,15 +62,41 @@ impl std::hash::Hasher for PcHasher {
     }
 }
 
-/// Translated blocks by guest PC.
-#[derive(Default)]
+/// Entries of the direct-mapped lookup cache in front of the block map.
+const JUMP_CACHE: usize = 4096;
+
+/// Translated blocks by guest PC, with a direct-mapped jump cache in front (as QEMU's
+/// `tb_jmp_cache`): most lookups are one index and one compare.
 pub struct CodeCache {
     blocks: HashMap<u64, Arc<Block>, std::hash::BuildHasherDefault<PcHasher>>,
+    jump: Vec<Option<Arc<Block>>>,
+}
+
+impl Default for CodeCache {
+    fn default() -> Self {
+        CodeCache { blocks: HashMap::default(), jump: vec![None; JUMP_CACHE] }
+    }
 }
 
 impl CodeCache {
+    fn slot(pc: u64) -> usize {
+        (pc >> 2) as usize % JUMP_CACHE
+    }
+
+    /// The block at `pc`, translating it with `translate` on a miss.
+    pub fn get_or_insert_with(&mut self, pc: u64, translate: impl FnOnce() -> Block) -> &Block {
+        let slot = Self::slot(pc);
+        let hit = matches!(&self.jump[slot], Some(b) if b.pc == pc);
+        if !hit {
+            let b = self.blocks.entry(pc).or_insert_with(|| Arc::new(translate())).clone();
+            self.jump[slot] = Some(b);
+        }
+        self.jump[slot].as_deref().expect("slot filled above")
+    }
+
     /// Drops every block overlapping `[start, end)`; returns how many.
     pub fn invalidate(&mut self, start: u64, end: u64) -> usize {
+        self.jump.iter_mut().for_each(|j| *j = None);
         let before = self.blocks.len();
         self.blocks.retain(|_, b| {
             let r = b.guest_range();
@@ -134,14 +160,14 @@ impl Process {
             }
             let pc = self.cpu.pc;
             let (mem, counters) = (&mut self.mem, &mut self.counters);
-            let block = cache.blocks.entry(pc).or_insert_with(|| {
+            let block = cache.get_or_insert_with(pc, || {
                 let t0 = Instant::now();
                 let b = a64::translate_block_limit(&mut |a| mem.fetch(a), pc, limit);
                 mem.mark_code(b.pc, 4 * b.guest_insns as u64);
                 counters.blocks_translated += 1;
                 counters.insns_translated += b.guest_insns as u64;
                 timing.translate += t0.elapsed();
-                Arc::new(b)
+                b
             });
             if opts.trace {
                 self.trace(block);

@@ -200,7 +200,8 @@ fn extract(c: &mut Ctx) -> TResult {
     let hi = c.x(rn);
     let lo = c.x(rm);
     let r = if lsb == 0 {
-        lo
+        // Still an op at the width, so a W result is zero-extended.
+        c.b.bini(BinOp::And, w, lo, w.mask())
     } else {
         let a = c.b.bini(BinOp::Lshr, w, lo, lsb as u64);
         let b = c.b.bini(BinOp::Shl, w, hi, (w.bits() - lsb) as u64);

@@ -294,7 +294,8 @@ fn dp_3src(c: &mut Ctx) -> TResult {
             let p = c.b.bin(BinOp::Mul, Width::W64, n, m);
             c.b.bin(if o0 { BinOp::Sub } else { BinOp::Add }, Width::W64, a, p)
         }
-        (0b010, false) | (0b110, false) if ra == 31 => {
+        // Ra is a should-be-one field that hardware ignores.
+        (0b010, false) | (0b110, false) => {
             let n = c.x(rn);
             let m = c.x(rm);
             c.b.bin(if op31 == 0b010 { BinOp::SMulH } else { BinOp::UMulH }, Width::W64, n, m)

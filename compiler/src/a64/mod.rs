@@ -13,6 +13,7 @@ use crate::ir::{BinOp, Block, BranchKind, Dst, Op, Reg, Temp, TrapKind, UnOp, Wi
 
 pub mod atomic;
 pub mod branch;
+pub mod coverage;
 pub mod dp_imm;
 pub mod dp_reg;
 pub mod fp;
