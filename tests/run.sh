@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command of the project (CI runs it through .ci/run from the repository root).
+# On a fresh Debian machine it installs qemu-user and the AArch64 cross compiler when missing,
+# builds the guest corpus, builds vmrun in release mode and runs the whole workspace's tests
+# in release mode (the differential tests interpret guests: release keeps them fast).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+step() { printf '\n=== %s\n' "$*"; }
+
+if ! command -v qemu-aarch64 >/dev/null 2>&1 || ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
+    step "installing qemu-user and gcc-aarch64-linux-gnu"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update
+    $sudo apt-get install -y qemu-user gcc-aarch64-linux-gnu
+fi
+for tool in qemu-aarch64 aarch64-linux-gnu-gcc cargo; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "run.sh: $tool is still missing" >&2; exit 1; }
+done
+
+step "building guest programs (tests/guests/build.sh)"
+bash tests/guests/build.sh
+
+step "cargo build --release -p vmrun"
+cargo build --release -p vmrun
+
+step "cargo test --workspace --release"
+cargo test --workspace --release
+
+step "all tests passed"
