@@ -23,6 +23,25 @@ done
 step "building guest programs (tests/guests/build.sh)"
 bash tests/guests/build.sh
 
+step "fetching busybox-static:arm64 (a real-world guest for tests/tests/busybox.rs)"
+if [ ! -x tests/guests/build/busybox ]; then
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    if ( set -e
+         tmp=$(mktemp -d)
+         trap 'rm -rf "$tmp"' EXIT
+         $sudo dpkg --add-architecture arm64
+         $sudo apt-get update -qq
+         cd "$tmp"
+         apt-get download busybox-static:arm64 2>/dev/null
+         dpkg-deb -x busybox-static_*_arm64.deb root
+         mkdir -p "$root/tests/guests/build"
+         cp root/bin/busybox "$root/tests/guests/build/busybox" ); then
+        echo "busybox-static:arm64 ready"
+    else
+        echo "could not fetch busybox-static:arm64; the busybox test will say SKIPPED"
+    fi
+fi
+
 step "cargo build --release -p vmrun"
 cargo build --release -p vmrun
 
