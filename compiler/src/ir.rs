@@ -169,6 +169,10 @@ pub struct Helper {
     pub name: &'static str,
     /// The implementation.
     pub func: HelperFn,
+    /// Whether it may read or write X registers, SP or NZCV. The JIT keeps those in host
+    /// registers and must write them back before, and reload them after, such a call; helpers
+    /// that only touch V registers, FPCR and FPSR need neither.
+    pub gpr: bool,
 }
 
 impl fmt::Debug for Helper {

@@ -86,12 +86,16 @@ fn aligned(addr: u64, size: u64) -> Result<(), Fault> {
     }
 }
 
-static CLREX: Helper = Helper { name: "clrex", func: |st, _, _| {
-    st.excl_size = 0;
-    Ok(())
-} };
+static CLREX: Helper = Helper {
+    name: "clrex",
+    func: |st, _, _| {
+        st.excl_size = 0;
+        Ok(())
+    },
+    gpr: false,
+};
 
-static EXCLUSIVE: Helper = Helper { name: "exclusive", func: exclusive };
+static EXCLUSIVE: Helper = Helper { name: "exclusive", func: exclusive, gpr: true };
 
 /// LDXR, LDAXR, STXR, STLXR (all sizes) and LDXP, LDAXP, STXP, STLXP.
 fn exclusive(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
@@ -138,7 +142,7 @@ fn exclusive(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), F
     Ok(())
 }
 
-static CAS: Helper = Helper { name: "cas", func: cas };
+static CAS: Helper = Helper { name: "cas", func: cas, gpr: true };
 
 /// CAS, CASA, CASL, CASAL in B, H, W and X sizes.
 fn cas(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
@@ -157,7 +161,7 @@ fn cas(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> 
     Ok(())
 }
 
-static CASP: Helper = Helper { name: "casp", func: casp };
+static CASP: Helper = Helper { name: "casp", func: casp, gpr: true };
 
 /// CASP, CASPA, CASPL, CASPAL on W or X register pairs.
 fn casp(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
@@ -176,7 +180,7 @@ fn casp(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault>
     Ok(())
 }
 
-static LSE_RMW: Helper = Helper { name: "lse_rmw", func: lse_rmw };
+static LSE_RMW: Helper = Helper { name: "lse_rmw", func: lse_rmw, gpr: true };
 
 /// LDADD, LDCLR, LDEOR, LDSET, LDSMAX, LDSMIN, LDUMAX, LDUMIN, SWP (all sizes and orders).
 fn lse_rmw(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {

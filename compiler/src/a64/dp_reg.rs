@@ -307,7 +307,7 @@ fn dp_3src(c: &mut Ctx) -> TResult {
 }
 
 /// CRC32B/H/W/X and CRC32CB/H/W/X: bit-reflected CRC with the IEEE or Castagnoli polynomial.
-static CRC32: Helper = Helper { name: "crc32", func: crc32 };
+static CRC32: Helper = Helper { name: "crc32", func: crc32, gpr: true };
 
 fn crc32(st: &mut CpuState, _mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
     let (rm, rn, rd) = (super::bits(insn, 20, 16), super::bits(insn, 9, 5), super::bits(insn, 4, 0));

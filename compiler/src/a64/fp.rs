@@ -140,20 +140,20 @@ pub fn vfp_expand_imm(fmt: Fmt, imm8: u32) -> u64 {
 // Scalar floating-point encodings (op0 = x0x1 1110/1111).
 
 macro_rules! helper {
-    ($name:ident, $s:literal, $f:path) => {
-        static $name: Helper = Helper { name: $s, func: $f };
+    ($name:ident, $s:literal, $f:path, $gpr:literal) => {
+        static $name: Helper = Helper { name: $s, func: $f, gpr: $gpr };
     };
 }
 
-helper!(FP_DP1, "fp_dp1", fp_dp1);
-helper!(FP_DP2, "fp_dp2", fp_dp2);
-helper!(FP_DP3, "fp_dp3", fp_dp3);
-helper!(FP_CMP, "fp_cmp", fp_cmp);
-helper!(FP_CCMP, "fp_ccmp", fp_ccmp);
-helper!(FP_CSEL, "fp_csel", fp_csel);
-helper!(FP_IMM, "fp_imm", fp_imm);
-helper!(FP_CVT_INT, "fp_cvt_int", fp_cvt_int);
-helper!(FP_CVT_FIXED, "fp_cvt_fixed", fp_cvt_fixed);
+helper!(FP_DP1, "fp_dp1", fp_dp1, false);
+helper!(FP_DP2, "fp_dp2", fp_dp2, false);
+helper!(FP_DP3, "fp_dp3", fp_dp3, false);
+helper!(FP_CMP, "fp_cmp", fp_cmp, true);
+helper!(FP_CCMP, "fp_ccmp", fp_ccmp, true);
+helper!(FP_CSEL, "fp_csel", fp_csel, true);
+helper!(FP_IMM, "fp_imm", fp_imm, false);
+helper!(FP_CVT_INT, "fp_cvt_int", fp_cvt_int, true);
+helper!(FP_CVT_FIXED, "fp_cvt_fixed", fp_cvt_fixed, true);
 
 /// Decodes the scalar FP groups of the A64 encoding table.
 fn decode_scalar(insn: u32) -> Option<&'static Helper> {

@@ -145,9 +145,10 @@ fn exec_fn(g: Group) -> Option<ExecFn> {
 }
 
 macro_rules! reg_helpers {
-    ($($name:ident = $s:literal, $f:path;)*) => {$(
+    ($($name:ident = $s:literal, $f:path, $gpr:literal;)*) => {$(
         static $name: Helper = Helper {
             name: $s,
+            gpr: $gpr,
             func: {
                 fn h(st: &mut CpuState, _mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
                     $f(st, insn).ok_or(Fault::Undefined { insn })
@@ -159,27 +160,29 @@ macro_rules! reg_helpers {
 }
 
 reg_helpers! {
-    H_3SAME = "simd_3same", three_same::exec;
-    H_3DIFF = "simd_3diff", three_diff::exec;
-    H_2MISC = "simd_2misc", two_misc::exec;
-    H_ACROSS = "simd_across", two_misc::exec_across;
-    H_PAIRWISE = "simd_scalar_pairwise", two_misc::exec_scalar_pairwise;
-    H_COPY = "simd_copy", copy::exec;
-    H_PERMUTE = "simd_permute", permute::exec;
-    H_EXT = "simd_ext", permute::exec_ext;
-    H_TBL = "simd_tbl", permute::exec_tbl;
-    H_MODIMM = "simd_modimm", modified_imm::exec;
-    H_SHIFT_IMM = "simd_shift_imm", shift_imm::exec;
-    H_BY_ELEM = "simd_by_elem", by_elem::exec;
+    H_3SAME = "simd_3same", three_same::exec, false;
+    H_3DIFF = "simd_3diff", three_diff::exec, false;
+    H_2MISC = "simd_2misc", two_misc::exec, false;
+    H_ACROSS = "simd_across", two_misc::exec_across, false;
+    H_PAIRWISE = "simd_scalar_pairwise", two_misc::exec_scalar_pairwise, false;
+    H_COPY = "simd_copy", copy::exec, true;
+    H_PERMUTE = "simd_permute", permute::exec, false;
+    H_EXT = "simd_ext", permute::exec_ext, false;
+    H_TBL = "simd_tbl", permute::exec_tbl, false;
+    H_MODIMM = "simd_modimm", modified_imm::exec, false;
+    H_SHIFT_IMM = "simd_shift_imm", shift_imm::exec, false;
+    H_BY_ELEM = "simd_by_elem", by_elem::exec, false;
 }
 
 static H_LDST_MULTI: Helper = Helper {
     name: "simd_ldst_multi",
     func: ldst::exec,
+    gpr: true,
 };
 static H_LDST_SINGLE: Helper = Helper {
     name: "simd_ldst_single",
     func: ldst::exec,
+    gpr: true,
 };
 
 fn helper(g: Group) -> &'static Helper {

@@ -98,7 +98,7 @@ fn sys(c: &mut Ctx, op1: u32, crn: u32, crm: u32, op2: u32) -> TResult {
     }
 }
 
-static DC_ZVA: Helper = Helper { name: "dc_zva", func: dc_zva };
+static DC_ZVA: Helper = Helper { name: "dc_zva", func: dc_zva, gpr: true };
 
 fn dc_zva(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
     let rt = insn & 31;
@@ -106,7 +106,7 @@ fn dc_zva(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Faul
     mem.write_bytes(addr, &[0u8; DC_ZVA_BYTES as usize])
 }
 
-static READ_COUNTER: Helper = Helper { name: "read_cntvct", func: read_counter };
+static READ_COUNTER: Helper = Helper { name: "read_cntvct", func: read_counter, gpr: true };
 
 fn read_counter(st: &mut CpuState, _mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
     let rt = insn & 31;

@@ -12,26 +12,32 @@ use crate::state::CpuState;
 static SIMD_FP_3SAME: Helper = Helper {
     name: "simd_fp_3same",
     func: simd_3same,
+    gpr: false,
 };
 static SIMD_FP_2MISC: Helper = Helper {
     name: "simd_fp_2misc",
     func: simd_2misc,
+    gpr: false,
 };
 static SIMD_FP_ELEM: Helper = Helper {
     name: "simd_fp_elem",
     func: simd_elem,
+    gpr: false,
 };
 static SIMD_FP_ACROSS: Helper = Helper {
     name: "simd_fp_across",
     func: simd_across,
+    gpr: false,
 };
 static SIMD_FP_CVT_FIXED: Helper = Helper {
     name: "simd_fp_cvt_fixed",
     func: simd_cvt_fixed,
+    gpr: false,
 };
 static SIMD_FP_IMM: Helper = Helper {
     name: "simd_fp_imm",
     func: simd_imm,
+    gpr: false,
 };
 
 /// Lane `i` of `esize` bits.
