@@ -63,6 +63,8 @@ pub struct Process {
     pub image: LoadedImage,
     /// Guest ranges whose translations must be dropped before the next block runs.
     pub pending_invalidations: Vec<(u64, u64)>,
+    /// Kernel-side per-process state of the syscall layer (signal mask, thread name, ...).
+    pub sys: crate::syscalls::state::SysState,
 }
 
 impl Process {
@@ -103,6 +105,7 @@ impl Process {
             counters: Counters::default(),
             image,
             pending_invalidations: Vec::new(),
+            sys: Default::default(),
         })
     }
 

@@ -14,6 +14,12 @@ use vmc_compiler::mem::Fault;
 use crate::process::Process;
 
 pub mod core;
+pub mod fs;
+pub mod guest;
+pub mod info;
+pub mod io;
+pub mod signal;
+pub mod state;
 
 /// Outcome of one system call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +70,7 @@ pub struct Syscall {
 
 /// Every family's table.
 fn tables() -> &'static [&'static [Syscall]] {
-    &[core::TABLE]
+    &[core::TABLE, fs::TABLE, io::TABLE, info::TABLE, signal::TABLE]
 }
 
 fn lookup() -> &'static [Option<Syscall>] {

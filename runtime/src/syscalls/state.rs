@@ -1,0 +1,22 @@
+//! Per-process kernel-side state the syscall layer keeps for the guest (signal mask and
+//! pending set, alternate stack, thread name, robust-list registration, emulated limits).
+
+/// Guest state that Linux keeps in the task structure.
+#[derive(Debug, Clone, Default)]
+pub struct SysState {
+    /// Blocked signals (bit `sig - 1`), as set by rt_sigprocmask.
+    pub sigmask: u64,
+    /// Signals sent to ourselves while blocked (bit `sig - 1`), acted upon when unblocked.
+    pub sigpending: u64,
+    /// Alternate signal stack: `(ss_sp, ss_flags, ss_size)`; `None` = disabled.
+    pub altstack: Option<(u64, u32, u64)>,
+    /// Thread name (prctl PR_SET_NAME); `None` = the executable's base name.
+    pub comm: Option<[u8; 16]>,
+    /// set_tid_address pointer (clear_child_tid).
+    pub clear_child_tid: u64,
+    /// set_robust_list head and length.
+    pub robust_list: (u64, u64),
+    /// Limits the guest set but that are not applied to the emulator itself
+    /// (RLIMIT_STACK, RLIMIT_AS, RLIMIT_DATA), by resource number.
+    pub rlimits: [Option<[u64; 2]>; 16],
+}
