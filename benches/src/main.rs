@@ -12,7 +12,11 @@ use clap::Parser;
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
-#[command(name = "vmbench", version, about = "Compare native, qemu-aarch64 and vmrun on guest programs")]
+#[command(
+    name = "vmbench",
+    version,
+    about = "Compare native, qemu-aarch64 and vmrun on guest programs"
+)]
 struct Cli {
     /// Small inputs and one run per mode: a smoke test that finishes in about a minute.
     #[arg(long)]
@@ -64,14 +68,25 @@ fn load_kernels(root: &Path) -> Result<Vec<Bench>> {
     let path = root.join("benches/kernels.txt");
     let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
     let mut out = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         // NAME | full args | quick args
         let parts: Vec<&str> = line.split('|').map(str::trim).collect();
         if parts.len() != 3 {
-            bail!("{}: bad line (want NAME | ARGS | QUICK ARGS): {line}", path.display());
+            bail!(
+                "{}: bad line (want NAME | ARGS | QUICK ARGS): {line}",
+                path.display()
+            );
         }
         let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-        out.push(Bench { name: parts[0].to_string(), args: words(parts[1]), quick_args: words(parts[2]) });
+        out.push(Bench {
+            name: parts[0].to_string(),
+            args: words(parts[1]),
+            quick_args: words(parts[2]),
+        });
     }
     Ok(out)
 }
@@ -79,7 +94,12 @@ fn load_kernels(root: &Path) -> Result<Vec<Bench>> {
 fn command_for(root: &Path, mode: &str, name: &str) -> Option<Command> {
     let build = root.join("tests/guests/build");
     let guest = build.join(format!("{name}-O2"));
-    let vmrun = [root.join("target/release/vmrun"), root.join("target/debug/vmrun")].into_iter().find(|p| p.exists());
+    let vmrun = [
+        root.join("target/release/vmrun"),
+        root.join("target/debug/vmrun"),
+    ]
+    .into_iter()
+    .find(|p| p.exists());
     match mode {
         "native" => {
             let p = build.join("native").join(format!("{name}-O2"));
@@ -113,7 +133,11 @@ fn which(prog: &str) -> bool {
 
 fn run_once(mut cmd: Command, args: &[String]) -> Result<(Duration, Vec<u8>, i32)> {
     let t0 = Instant::now();
-    let out = cmd.args(args).stdin(Stdio::null()).stderr(Stdio::null()).output()?;
+    let out = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()?;
     let dt = t0.elapsed();
     Ok((dt, out.stdout, out.status.code().unwrap_or(-1)))
 }
@@ -138,9 +162,16 @@ fn main() -> Result<()> {
     let mut mismatches = 0;
     for b in &benches {
         let args = if cli.quick { &b.quick_args } else { &b.args };
-        let modes: Vec<&String> = cli.modes.iter().filter(|m| command_for(&root, m, &b.name).is_some()).collect();
+        let modes: Vec<&String> = cli
+            .modes
+            .iter()
+            .filter(|m| command_for(&root, m, &b.name).is_some())
+            .collect();
         if modes.is_empty() {
-            eprintln!("vmbench: {}: not built (run tests/guests/build.sh); skipped", b.name);
+            eprintln!(
+                "vmbench: {}: not built (run tests/guests/build.sh); skipped",
+                b.name
+            );
             continue;
         }
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
@@ -163,7 +194,10 @@ fn main() -> Result<()> {
             let matches = outputs[i] == reference;
             if !matches {
                 mismatches += 1;
-                eprintln!("vmbench: {}: output of mode {m} differs from mode {}", b.name, modes[0]);
+                eprintln!(
+                    "vmbench: {}: output of mode {m} differs from mode {}",
+                    b.name, modes[0]
+                );
             }
             mode_results.push(ModeResult {
                 mode: m.to_string(),
@@ -174,14 +208,24 @@ fn main() -> Result<()> {
                 output_matches: matches,
             });
         }
-        results.push(BenchResult { name: b.name.clone(), args: args.clone(), modes: mode_results });
+        results.push(BenchResult {
+            name: b.name.clone(),
+            args: args.clone(),
+            modes: mode_results,
+        });
     }
     print_table(&results);
     std::fs::create_dir_all(&cli.out).with_context(|| format!("{}", cli.out.display()))?;
     let json = serde_json::json!({ "quick": cli.quick, "runs": runs, "results": results });
-    std::fs::write(cli.out.join("results.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    std::fs::write(
+        cli.out.join("results.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )?;
     std::fs::write(cli.out.join("chart.svg"), chart(&results))?;
-    eprintln!("vmbench: wrote {}/results.json and chart.svg", cli.out.display());
+    eprintln!(
+        "vmbench: wrote {}/results.json and chart.svg",
+        cli.out.display()
+    );
     if mismatches > 0 {
         bail!("{mismatches} mode(s) printed different output");
     }
@@ -189,7 +233,10 @@ fn main() -> Result<()> {
 }
 
 fn print_table(results: &[BenchResult]) {
-    println!("{:<16} {:<8} {:>10} {:>10} {:>10}", "program", "mode", "median s", "x native", "x qemu");
+    println!(
+        "{:<16} {:<8} {:>10} {:>10} {:>10}",
+        "program", "mode", "median s", "x native", "x qemu"
+    );
     for r in results {
         for m in &r.modes {
             let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
@@ -200,7 +247,11 @@ fn print_table(results: &[BenchResult]) {
                 m.median_s,
                 f(m.ratio_vs_native),
                 f(m.ratio_vs_qemu),
-                if m.output_matches { "" } else { "  OUTPUT DIFFERS" }
+                if m.output_matches {
+                    ""
+                } else {
+                    "  OUTPUT DIFFERS"
+                }
             );
         }
     }
@@ -208,7 +259,11 @@ fn print_table(results: &[BenchResult]) {
 
 /// A grouped bar chart (log scale) of time relative to native, one group per program.
 fn chart(results: &[BenchResult]) -> String {
-    let colors = [("native", "#4c78a8"), ("qemu", "#f58518"), ("interp", "#e45756")];
+    let colors = [
+        ("native", "#4c78a8"),
+        ("qemu", "#f58518"),
+        ("interp", "#e45756"),
+    ];
     let (w, h, left, top, bottom) = (900.0, 420.0, 60.0, 40.0, 80.0);
     let groups = results.len().max(1) as f64;
     let gw = (w - left - 20.0) / groups;
@@ -217,7 +272,8 @@ fn chart(results: &[BenchResult]) -> String {
         .flat_map(|r| r.modes.iter().filter_map(|m| m.ratio_vs_native))
         .fold(1.0f64, f64::max);
     let top_log = max_ratio.log10().ceil().max(1.0);
-    let y = |ratio: f64| top + (h - top - bottom) * (1.0 - ratio.max(1e-3).log10().max(0.0) / top_log);
+    let y =
+        |ratio: f64| top + (h - top - bottom) * (1.0 - ratio.max(1e-3).log10().max(0.0) / top_log);
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <text x=\"{left}\" y=\"20\" font-size=\"14\">Run time relative to native x86-64 (log scale, lower is better)</text>\n"
@@ -235,7 +291,12 @@ fn chart(results: &[BenchResult]) -> String {
         let x0 = left + gi as f64 * gw;
         let bw = gw / (colors.len() as f64 + 1.0);
         for (ci, (mode, color)) in colors.iter().enumerate() {
-            if let Some(ratio) = r.modes.iter().find(|m| m.mode == *mode).and_then(|m| m.ratio_vs_native) {
+            if let Some(ratio) = r
+                .modes
+                .iter()
+                .find(|m| m.mode == *mode)
+                .and_then(|m| m.ratio_vs_native)
+            {
                 let yy = y(ratio);
                 s += &format!(
                     "<rect x=\"{:.1}\" y=\"{yy:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{} {mode}: {ratio:.2}x</title></rect>\n",
@@ -246,7 +307,12 @@ fn chart(results: &[BenchResult]) -> String {
                 );
             }
         }
-        s += &format!("<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x0 + gw / 2.0, h - bottom + 18.0, r.name);
+        s += &format!(
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+            x0 + gw / 2.0,
+            h - bottom + 18.0,
+            r.name
+        );
     }
     for (ci, (mode, color)) in colors.iter().enumerate() {
         let x = left + ci as f64 * 110.0;

@@ -184,7 +184,12 @@ fn set(st: &mut CpuState, reg: Reg, v: u64) {
 /// Executes `block` on `st` and `mem`. `temps` is scratch space reused across calls.
 ///
 /// Generic over the memory so the runtime's accesses inline; helpers see it as `dyn Memory`.
-pub fn run_block<M: Memory>(block: &Block, st: &mut CpuState, mem: &mut M, temps: &mut Vec<u64>) -> Exit {
+pub fn run_block<M: Memory>(
+    block: &Block,
+    st: &mut CpuState,
+    mem: &mut M,
+    temps: &mut Vec<u64>,
+) -> Exit {
     // Every temp is defined before it is used (verified SSA), so stale values are harmless.
     if temps.len() < block.temps as usize {
         temps.resize(block.temps as usize, 0);
@@ -197,17 +202,30 @@ pub fn run_block<M: Memory>(block: &Block, st: &mut CpuState, mem: &mut M, temps
             Op::Const { dst, value } => t[dst.0 as usize] = value,
             Op::Get { dst, reg } => t[dst.0 as usize] = get(st, reg),
             Op::Set { reg, src } => set(st, reg, t[src.0 as usize]),
-            Op::Bin { dst, op, w, a, b } => t[dst.0 as usize] = bin(op, w, t[a.0 as usize], t[b.0 as usize]),
+            Op::Bin { dst, op, w, a, b } => {
+                t[dst.0 as usize] = bin(op, w, t[a.0 as usize], t[b.0 as usize])
+            }
             Op::Un { dst, op, w, a } => t[dst.0 as usize] = un(op, w, t[a.0 as usize]),
-            Op::AddFlags { dst, w, a, b, carry } => {
-                let (r, f) = add_with_carry(w, t[a.0 as usize], t[b.0 as usize], t[carry.0 as usize]);
+            Op::AddFlags {
+                dst,
+                w,
+                a,
+                b,
+                carry,
+            } => {
+                let (r, f) =
+                    add_with_carry(w, t[a.0 as usize], t[b.0 as usize], t[carry.0 as usize]);
                 t[dst.0 as usize] = r;
                 st.nzcv = f;
             }
             Op::LogicFlags { w, a } => st.nzcv = nz(w, t[a.0 as usize]),
             Op::Cond { dst, cond } => t[dst.0 as usize] = cond_holds(st.nzcv, cond) as u64,
             Op::Select { dst, c, a, b } => {
-                t[dst.0 as usize] = if t[c.0 as usize] != 0 { t[a.0 as usize] } else { t[b.0 as usize] }
+                t[dst.0 as usize] = if t[c.0 as usize] != 0 {
+                    t[a.0 as usize]
+                } else {
+                    t[b.0 as usize]
+                }
             }
             Op::Load { dst, addr, size } => match mem.read(t[addr.0 as usize], size) {
                 Ok(v) => t[dst.0 as usize] = v,
@@ -245,8 +263,16 @@ pub fn run_block<M: Memory>(block: &Block, st: &mut CpuState, mem: &mut M, temps
                 st.pc = t[target.0 as usize];
                 return Exit::Continue(kind);
             }
-            Op::Branch { c, taken, fallthrough } => {
-                st.pc = if t[c.0 as usize] != 0 { taken } else { fallthrough };
+            Op::Branch {
+                c,
+                taken,
+                fallthrough,
+            } => {
+                st.pc = if t[c.0 as usize] != 0 {
+                    taken
+                } else {
+                    fallthrough
+                };
                 return Exit::Continue(BranchKind::Jump);
             }
             Op::Syscall { next } => {

@@ -421,10 +421,18 @@ impl Display for DisplayOp<'_> {
 
 impl Display for Block {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        writeln!(f, "block {:#x} ({} insns, {} temps):", self.pc, self.guest_insns, self.temps)?;
+        writeln!(
+            f,
+            "block {:#x} ({} insns, {} temps):",
+            self.pc, self.guest_insns, self.temps
+        )?;
         for op in &self.ops {
             if let Op::Insn { pc, insn } = op {
-                writeln!(f, "  ; {pc:#x}: {insn:08x}  {}", crate::a64::disasm(*insn, *pc))?;
+                writeln!(
+                    f,
+                    "  ; {pc:#x}: {insn:08x}  {}",
+                    crate::a64::disasm(*insn, *pc)
+                )?;
             } else {
                 writeln!(f, "    {}", DisplayOp(op))?;
             }
@@ -485,7 +493,11 @@ pub enum VerifyError {
 /// Checks the SSA and terminator invariants of a block.
 pub fn verify(block: &Block) -> Result<(), VerifyError> {
     let mut defined = vec![false; block.temps as usize];
-    let last = block.ops.len().checked_sub(1).ok_or(VerifyError::Terminator { index: 0 })?;
+    let last = block
+        .ops
+        .len()
+        .checked_sub(1)
+        .ok_or(VerifyError::Terminator { index: 0 })?;
     for (index, op) in block.ops.iter().enumerate() {
         let is_term = op.kind() == OpKind::Terminator;
         if is_term != (index == last) {
@@ -495,7 +507,9 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
             Op::Load { size, .. } | Op::Store { size, .. } if !matches!(size, 1 | 2 | 4 | 8) => {
                 return Err(VerifyError::BadSize { index, size: *size });
             }
-            Op::LoadVec { size, .. } | Op::StoreVec { size, .. } if !matches!(size, 1 | 2 | 4 | 8 | 16) => {
+            Op::LoadVec { size, .. } | Op::StoreVec { size, .. }
+                if !matches!(size, 1 | 2 | 4 | 8 | 16) =>
+            {
                 return Err(VerifyError::BadSize { index, size: *size });
             }
             _ => {}
@@ -508,9 +522,17 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
             }
             if let Some(Temp(t)) = field.used() {
                 if t >= block.temps {
-                    err = Some(VerifyError::TempOutOfRange { index, temp: t, count: block.temps });
+                    err = Some(VerifyError::TempOutOfRange {
+                        index,
+                        temp: t,
+                        count: block.temps,
+                    });
                 } else if !defined[t as usize] {
-                    err = Some(VerifyError::UseBeforeDef { index, name, temp: t });
+                    err = Some(VerifyError::UseBeforeDef {
+                        index,
+                        name,
+                        temp: t,
+                    });
                 }
             }
         });
@@ -520,9 +542,17 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
             }
             if let Some(Dst(t)) = field.defined() {
                 if t >= block.temps {
-                    err = Some(VerifyError::TempOutOfRange { index, temp: t, count: block.temps });
+                    err = Some(VerifyError::TempOutOfRange {
+                        index,
+                        temp: t,
+                        count: block.temps,
+                    });
                 } else if std::mem::replace(&mut defined[t as usize], true) {
-                    err = Some(VerifyError::Redefined { index, name, temp: t });
+                    err = Some(VerifyError::Redefined {
+                        index,
+                        name,
+                        temp: t,
+                    });
                 }
             }
         });

@@ -63,7 +63,10 @@ pub struct FlatMemory {
 impl FlatMemory {
     /// `size` zero bytes mapped at `base`.
     pub fn new(base: u64, size: usize) -> Self {
-        FlatMemory { base, bytes: vec![0; size] }
+        FlatMemory {
+            base,
+            bytes: vec![0; size],
+        }
     }
 
     fn range(&self, addr: u64, len: usize, write: bool) -> Result<std::ops::Range<usize>, Fault> {

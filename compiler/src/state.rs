@@ -50,7 +50,11 @@ impl std::fmt::Debug for CpuState {
         for (i, chunk) in self.x.chunks(4).enumerate() {
             for (j, v) in chunk.iter().enumerate() {
                 let r = i * 4 + j;
-                let name = if r == SP { "sp ".to_string() } else { format!("x{r:<2}") };
+                let name = if r == SP {
+                    "sp ".to_string()
+                } else {
+                    format!("x{r:<2}")
+                };
                 write!(f, "{name} {v:016x}  ")?;
             }
             writeln!(f)?;

@@ -1,17 +1,18 @@
 //! The dispatcher: finds or translates the block at the guest PC, runs it on the reference
 //! interpreter (tier 0), and turns block exits into system calls, signals or exit.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vmc_compiler::a64;
 use vmc_compiler::interp::{run_block, Exit};
 use vmc_compiler::ir::{Block, TrapKind};
+use vmc_compiler::lower::JitContext;
 use vmc_compiler::mem::Fault;
 
+use crate::jit::slow::SlowState;
 use crate::process::Process;
 use crate::syscalls::{self, SysResult};
+use crate::tiers::{native_exit, CodeCache, Runnable, TierConfig};
 
 /// How the guest ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,80 +41,12 @@ impl Termination {
 /// Options of the execution loop.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
-    /// Print every executed instruction to stderr.
+    /// Print every executed instruction to stderr (forces the interpreter).
     pub trace: bool,
-}
-
-/// A fast hasher for guest addresses (multiplicative; keys are 4-byte aligned PCs).
-#[derive(Default, Clone, Copy)]
-pub struct PcHasher(u64);
-
-impl std::hash::Hasher for PcHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ *b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (v >> 2).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-/// Entries of the direct-mapped lookup cache in front of the block map.
-const JUMP_CACHE: usize = 4096;
-
-/// Translated blocks by guest PC, with a direct-mapped jump cache in front (as QEMU's
-/// `tb_jmp_cache`): most lookups are one index and one compare.
-pub struct CodeCache {
-    blocks: HashMap<u64, Arc<Block>, std::hash::BuildHasherDefault<PcHasher>>,
-    jump: Vec<Option<Arc<Block>>>,
-}
-
-impl Default for CodeCache {
-    fn default() -> Self {
-        CodeCache { blocks: HashMap::default(), jump: vec![None; JUMP_CACHE] }
-    }
-}
-
-impl CodeCache {
-    fn slot(pc: u64) -> usize {
-        (pc >> 2) as usize % JUMP_CACHE
-    }
-
-    /// The block at `pc`, translating it with `translate` on a miss.
-    pub fn get_or_insert_with(&mut self, pc: u64, translate: impl FnOnce() -> Block) -> &Block {
-        let slot = Self::slot(pc);
-        let hit = matches!(&self.jump[slot], Some(b) if b.pc == pc);
-        if !hit {
-            let b = self.blocks.entry(pc).or_insert_with(|| Arc::new(translate())).clone();
-            self.jump[slot] = Some(b);
-        }
-        self.jump[slot].as_deref().expect("slot filled above")
-    }
-
-    /// Drops every block overlapping `[start, end)`; returns how many.
-    pub fn invalidate(&mut self, start: u64, end: u64) -> usize {
-        self.jump.iter_mut().for_each(|j| *j = None);
-        let before = self.blocks.len();
-        self.blocks.retain(|_, b| {
-            let r = b.guest_range();
-            r.end <= start || r.start >= end
-        });
-        before - self.blocks.len()
-    }
-
-    /// Number of cached blocks.
-    pub fn len(&self) -> usize {
-        self.blocks.len()
-    }
-
-    /// Whether the cache is empty.
-    pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty()
-    }
+    /// Tier policy and code-cache size.
+    pub tiers: TierConfig,
+    /// Measure time per tier (costs two clock reads per dispatch).
+    pub timing: bool,
 }
 
 /// Wall time split of a run.
@@ -125,6 +58,10 @@ pub struct Timing {
     pub translate: Duration,
     /// Time in system calls.
     pub syscalls: Duration,
+    /// Time in the interpreter (when measured).
+    pub interp: Duration,
+    /// Time in translated code (when measured).
+    pub jit: Duration,
 }
 
 /// Linux signal numbers used here.
@@ -142,15 +79,25 @@ pub mod sig {
 impl Process {
     /// Discards translations of a guest range whose code changed or went away.
     pub fn invalidate(&mut self, addr: u64, len: u64) {
-        self.pending_invalidations.push((addr, addr.saturating_add(len)));
+        self.pending_invalidations
+            .push((addr, addr.saturating_add(len)));
     }
 
     /// Runs the guest until it exits or is killed.
     pub fn run(&mut self, opts: &ExecOptions, timing: &mut Timing) -> Termination {
         let start = Instant::now();
-        let mut cache = CodeCache::default();
+        let mut cache = CodeCache::new(opts.tiers, opts.trace);
         let mut temps = Vec::new();
-        let limit = if opts.trace { 1 } else { a64::MAX_BLOCK_INSNS };
+        let mut slow = SlowState {
+            mem: std::ptr::null_mut(),
+            fault: None,
+        };
+        let mut ctx = JitContext {
+            mem_base: self.mem.host_base() as u64,
+            perms: self.mem.perms_table() as u64,
+            chain: cache.chain_table(),
+            ..Default::default()
+        };
         let result = loop {
             for (s, e) in std::mem::take(&mut self.pending_invalidations) {
                 self.drop_translations(&mut cache, s, e);
@@ -158,41 +105,75 @@ impl Process {
             if let Some((s, e)) = self.mem.code_written.take() {
                 self.drop_translations(&mut cache, s, e);
             }
-            let pc = self.cpu.pc;
-            let (mem, counters) = (&mut self.mem, &mut self.counters);
-            let block = cache.get_or_insert_with(pc, || {
-                let t0 = Instant::now();
-                let b = a64::translate_block_limit(&mut |a| mem.fetch(a), pc, limit);
-                mem.mark_code(b.pc, 4 * b.guest_insns as u64);
-                counters.blocks_translated += 1;
-                counters.insns_translated += b.guest_insns as u64;
-                timing.translate += t0.elapsed();
-                b
-            });
-            if opts.trace {
-                self.trace(block);
-            }
-            self.counters.blocks_executed += 1;
-            self.counters.insns_executed += block.guest_insns as u64;
-            match run_block(block, &mut self.cpu, &mut self.mem, &mut temps) {
+            cache.poll_background();
+            let t0 = opts.timing.then(Instant::now);
+            let exit = match cache.runnable(self.cpu.pc, &mut self.mem) {
+                Runnable::Interp(block) => {
+                    if opts.trace {
+                        self.trace(&block);
+                    }
+                    self.counters.blocks_executed += 1;
+                    self.counters.insns_executed += block.guest_insns as u64;
+                    let exit = run_block(&block, &mut self.cpu, &mut self.mem, &mut temps);
+                    if let Some(t0) = t0 {
+                        timing.interp += t0.elapsed();
+                    }
+                    exit
+                }
+                Runnable::Native(code) => {
+                    let Some(enter) = cache.trampoline() else {
+                        unreachable!("native code exists only when the JIT started")
+                    };
+                    // Fresh raw pointers for this call; nothing else touches memory, state or
+                    // context until the translated code returns.
+                    slow.mem = &mut self.mem;
+                    ctx.runtime = &mut slow as *mut SlowState as u64;
+                    let r = enter(&mut self.cpu, &mut ctx, code);
+                    if let Some(t0) = t0 {
+                        timing.jit += t0.elapsed();
+                    }
+                    native_exit(r, &self.cpu, &ctx, slow.fault.take())
+                }
+            };
+            match exit {
                 Exit::Continue(_) => {}
                 Exit::Syscall => {
                     let t0 = Instant::now();
                     let r = syscalls::dispatch(self);
                     timing.syscalls += t0.elapsed();
+                    if std::mem::take(&mut self.fork_child) {
+                        // The host fork copied the JIT's shared code memory and lost its
+                        // compile thread: give this process its own.
+                        cache.after_fork();
+                        ctx.chain = cache.chain_table();
+                    }
                     match r {
                         SysResult::Ret(v) => self.cpu.x[0] = v as u64,
                         SysResult::Exit(code) => break Termination::Exited(code),
                         SysResult::Kill(signal) => {
-                            break Termination::Signaled { signal, reason: format!("killed by signal {signal}") }
+                            break Termination::Signaled {
+                                signal,
+                                reason: format!("killed by signal {signal}"),
+                            }
                         }
                     }
                 }
-                Exit::Fault { pc, fault } => break fault_termination(pc, fault),
-                Exit::Trap { kind, pc, insn } => break trap_termination(kind, pc, insn),
+                // Synchronous signals: run the guest's handler, or terminate (syscalls/signal.rs).
+                Exit::Fault { pc, fault } => {
+                    if let Some(t) = self.signal_fault(pc, fault) {
+                        break t;
+                    }
+                }
+                Exit::Trap { kind, pc, insn } => {
+                    if let Some(t) = self.signal_trap(kind, pc, insn) {
+                        break t;
+                    }
+                }
             }
         };
         timing.total += start.elapsed();
+        self.counters.blocks_translated = cache.stats.misses;
+        self.counters.jit = cache.stats.clone();
         result
     }
 
@@ -209,7 +190,10 @@ impl Process {
     fn trace(&self, block: &Block) {
         for op in &block.ops {
             if let vmc_compiler::ir::Op::Insn { pc, insn } = op {
-                eprintln!("[trace] {pc:#012x}: {insn:08x}  {}", a64::disasm(*insn, *pc));
+                eprintln!(
+                    "[trace] {pc:#012x}: {insn:08x}  {}",
+                    a64::disasm(*insn, *pc)
+                );
             }
         }
     }

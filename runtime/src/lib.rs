@@ -4,10 +4,12 @@
 //! stack; [`exec`] runs it block by block; [`syscalls`] emulates the Linux system calls.
 
 pub mod exec;
+pub mod jit;
 pub mod loader;
 pub mod memory;
 pub mod process;
 pub mod syscalls;
+pub mod tiers;
 
 pub use exec::{ExecOptions, Termination, Timing};
 pub use process::{Process, ProcessConfig};

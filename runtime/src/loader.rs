@@ -116,38 +116,62 @@ pub fn check_elf(data: &[u8]) -> Result<&FileHeader64<LE>, LoadError> {
 /// Loads the program's segments into `mem`.
 pub fn load(data: &[u8], mem: &mut GuestMemory) -> Result<LoadedImage, LoadError> {
     let hdr = check_elf(data)?;
-    let phdrs = hdr.program_headers(LE, data).map_err(|_| LoadError::Truncated("program headers"))?;
+    let phdrs = hdr
+        .program_headers(LE, data)
+        .map_err(|_| LoadError::Truncated("program headers"))?;
     if let Some(interp) = phdrs.iter().find(|p| p.p_type(LE) == PT_INTERP) {
-        let raw = interp.data(LE, data).map_err(|_| LoadError::Truncated("PT_INTERP"))?;
-        let name = String::from_utf8_lossy(raw.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
+        let raw = interp
+            .data(LE, data)
+            .map_err(|_| LoadError::Truncated("PT_INTERP"))?;
+        let name =
+            String::from_utf8_lossy(raw.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
         return Err(LoadError::Dynamic(name));
     }
     let loads: Vec<_> = phdrs.iter().filter(|p| p.p_type(LE) == PT_LOAD).collect();
     if loads.is_empty() {
         return Err(LoadError::BadSegment("no PT_LOAD segment".into()));
     }
-    let bias = if hdr.e_type(LE) == ET_DYN { PIE_BASE } else { 0 };
+    let bias = if hdr.e_type(LE) == ET_DYN {
+        PIE_BASE
+    } else {
+        0
+    };
     let mut brk = 0;
     let mut code = Vec::new();
     let mut phdr_addr = None;
     for p in &loads {
-        let (vaddr, memsz, filesz, offset) = (p.p_vaddr(LE), p.p_memsz(LE), p.p_filesz(LE), p.p_offset(LE));
-        let start = vaddr.checked_add(bias).ok_or_else(|| LoadError::BadSegment("address overflow".into()))?;
-        let end = start.checked_add(memsz).filter(|e| *e <= STACK_TOP - STACK_SIZE);
+        let (vaddr, memsz, filesz, offset) =
+            (p.p_vaddr(LE), p.p_memsz(LE), p.p_filesz(LE), p.p_offset(LE));
+        let start = vaddr
+            .checked_add(bias)
+            .ok_or_else(|| LoadError::BadSegment("address overflow".into()))?;
+        let end = start
+            .checked_add(memsz)
+            .filter(|e| *e <= STACK_TOP - STACK_SIZE);
         let Some(end) = end else {
-            return Err(LoadError::BadSegment(format!("segment at {vaddr:#x} size {memsz:#x} is out of range")));
+            return Err(LoadError::BadSegment(format!(
+                "segment at {vaddr:#x} size {memsz:#x} is out of range"
+            )));
         };
         if filesz > memsz {
-            return Err(LoadError::BadSegment(format!("segment at {vaddr:#x} has filesz > memsz")));
+            return Err(LoadError::BadSegment(format!(
+                "segment at {vaddr:#x} has filesz > memsz"
+            )));
         }
         // A segment with no file bytes (pure .bss) may name any offset.
-        let (offset, file_end) = if filesz == 0 { (0, 0) } else { (offset, offset.saturating_add(filesz)) };
+        let (offset, file_end) = if filesz == 0 {
+            (0, 0)
+        } else {
+            (offset, offset.saturating_add(filesz))
+        };
         if file_end > data.len() as u64 {
             return Err(LoadError::Truncated("segment data"));
         }
         let flags = p.p_flags(LE);
         // PF_X = 1, PF_W = 2, PF_R = 4 -> PROT_EXEC = 4, PROT_WRITE = 2, PROT_READ = 1.
-        let prot = ((flags & 4 != 0) as u64) | ((flags & 2 != 0) as u64) << 1 | ((flags & 1 != 0) as u64) << 2;
+        let prot = ((flags & 4 != 0) as u64)
+            | ((flags & 2 != 0) as u64) << 1
+            | ((flags & 1 != 0) as u64) << 2;
         let (map_start, map_end) = (page_down(start), page_up(end));
         // Segments may share a page: keep what an earlier segment put there.
         let mut p0 = map_start;
@@ -175,7 +199,10 @@ pub fn load(data: &[u8], mem: &mut GuestMemory) -> Result<LoadedImage, LoadError
     if let Some(p) = phdrs.iter().find(|p| p.p_type(LE) == PT_PHDR) {
         phdr_addr = Some(p.p_vaddr(LE) + bias);
     }
-    if phdrs.iter().any(|p| p.p_type(LE) == PT_TLS && p.p_align(LE) > PAGE * 16) {
+    if phdrs
+        .iter()
+        .any(|p| p.p_type(LE) == PT_TLS && p.p_align(LE) > PAGE * 16)
+    {
         log::warn!("PT_TLS with unusually large alignment");
     }
     Ok(LoadedImage {
@@ -230,17 +257,26 @@ pub fn setup_stack(
 ) -> Result<u64, LoadError> {
     mem.map(STACK_TOP - STACK_SIZE, STACK_SIZE, 3)?;
     let mut sp = STACK_TOP;
-    let mut push_bytes = |mem: &mut GuestMemory, bytes: &[u8], nul: bool| -> Result<u64, LoadError> {
-        sp -= bytes.len() as u64 + nul as u64;
-        mem.poke(sp, bytes).map_err(|_| LoadError::BadSegment("arguments do not fit the stack".into()))?;
-        if nul {
-            mem.poke(sp + bytes.len() as u64, &[0]).map_err(|_| LoadError::BadSegment("stack".into()))?;
-        }
-        Ok(sp)
-    };
+    let mut push_bytes =
+        |mem: &mut GuestMemory, bytes: &[u8], nul: bool| -> Result<u64, LoadError> {
+            sp -= bytes.len() as u64 + nul as u64;
+            mem.poke(sp, bytes)
+                .map_err(|_| LoadError::BadSegment("arguments do not fit the stack".into()))?;
+            if nul {
+                mem.poke(sp + bytes.len() as u64, &[0])
+                    .map_err(|_| LoadError::BadSegment("stack".into()))?;
+            }
+            Ok(sp)
+        };
     let execfn_addr = push_bytes(mem, execfn, true)?;
-    let env_addrs: Vec<u64> = envp.iter().map(|e| push_bytes(mem, e, true)).collect::<Result<_, _>>()?;
-    let arg_addrs: Vec<u64> = argv.iter().map(|a| push_bytes(mem, a, true)).collect::<Result<_, _>>()?;
+    let env_addrs: Vec<u64> = envp
+        .iter()
+        .map(|e| push_bytes(mem, e, true))
+        .collect::<Result<_, _>>()?;
+    let arg_addrs: Vec<u64> = argv
+        .iter()
+        .map(|a| push_bytes(mem, a, true))
+        .collect::<Result<_, _>>()?;
     let platform = push_bytes(mem, b"aarch64", true)?;
     let random_addr = push_bytes(mem, &random, false)?;
     let auxv: Vec<(u64, u64)> = vec![
@@ -278,7 +314,8 @@ pub fn setup_stack(
         table.push(v);
     }
     let bytes: Vec<u8> = table.iter().flat_map(|w| w.to_le_bytes()).collect();
-    mem.poke(sp, &bytes).map_err(|_| LoadError::BadSegment("arguments do not fit the stack".into()))?;
+    mem.poke(sp, &bytes)
+        .map_err(|_| LoadError::BadSegment("arguments do not fit the stack".into()))?;
     Ok(sp)
 }
 

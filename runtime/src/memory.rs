@@ -102,9 +102,16 @@ impl GuestMemory {
             )
         };
         if p == libc::MAP_FAILED {
-            return Err(MemError::Reserve(GUEST_SPACE, std::io::Error::last_os_error()));
+            return Err(MemError::Reserve(
+                GUEST_SPACE,
+                std::io::Error::last_os_error(),
+            ));
         }
-        Ok(GuestMemory { base: p as *mut u8, perms: vec![0; (GUEST_SPACE / PAGE) as usize], code_written: None })
+        Ok(GuestMemory {
+            base: p as *mut u8,
+            perms: vec![0; (GUEST_SPACE / PAGE) as usize],
+            code_written: None,
+        })
     }
 
     fn check_range(addr: u64, len: u64) -> Result<(), MemError> {
@@ -114,15 +121,35 @@ impl GuestMemory {
         }
     }
 
+    /// Host address of guest address 0 (for translated code's inline accesses).
+    pub fn host_base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// Host address of the per-page permission table (one byte per page, [`perm`] bits).
+    pub fn perms_table(&self) -> *const u8 {
+        self.perms.as_ptr()
+    }
+
     /// Permission bits of the page holding `addr` (0 outside the address space).
     pub fn perm(&self, addr: u64) -> u8 {
         self.perms.get((addr / PAGE) as usize).copied().unwrap_or(0)
     }
 
     fn host_protect(&self, addr: u64, len: u64, accessible: bool) -> Result<(), MemError> {
-        let prot = if accessible { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_NONE };
+        let prot = if accessible {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_NONE
+        };
         // SAFETY: the range was checked to lie inside our reservation and is page aligned.
-        let r = unsafe { libc::mprotect(self.base.add(addr as usize) as *mut libc::c_void, len as usize, prot) };
+        let r = unsafe {
+            libc::mprotect(
+                self.base.add(addr as usize) as *mut libc::c_void,
+                len as usize,
+                prot,
+            )
+        };
         if r != 0 {
             return Err(MemError::Protect(std::io::Error::last_os_error()));
         }
@@ -145,7 +172,11 @@ impl GuestMemory {
         // SAFETY: inside our reservation (checked by callers); MADV_DONTNEED on a private
         // anonymous mapping just drops the pages, which read back as zeros.
         unsafe {
-            libc::madvise(self.base.add(addr as usize) as *mut libc::c_void, len as usize, libc::MADV_DONTNEED);
+            libc::madvise(
+                self.base.add(addr as usize) as *mut libc::c_void,
+                len as usize,
+                libc::MADV_DONTNEED,
+            );
         }
     }
 
@@ -172,7 +203,10 @@ impl GuestMemory {
         let (addr, len) = (page_down(addr), page_up(len));
         Self::check_range(addr, len)?;
         let range = (addr / PAGE) as usize..((addr + len) / PAGE) as usize;
-        if self.perms[range.clone()].iter().any(|p| p & perm::MAPPED == 0) {
+        if self.perms[range.clone()]
+            .iter()
+            .any(|p| p & perm::MAPPED == 0)
+        {
             return Ok(false);
         }
         self.perms[range].fill(prot_to_perm(prot));
@@ -185,7 +219,9 @@ impl GuestMemory {
         if Self::check_range(addr, len).is_err() {
             return false;
         }
-        self.perms[(addr / PAGE) as usize..((addr + len) / PAGE) as usize].iter().all(|p| *p == 0)
+        self.perms[(addr / PAGE) as usize..((addr + len) / PAGE) as usize]
+            .iter()
+            .all(|p| *p == 0)
     }
 
     /// Finds `len` free bytes, searching down from `below` (for mmap without a hint).
@@ -225,7 +261,10 @@ impl GuestMemory {
     #[inline]
     fn check(&mut self, addr: u64, len: u64, need: u8, write: bool) -> Result<*mut u8, Fault> {
         let fault = Fault::Segv { addr, write };
-        let end = addr.checked_add(len).filter(|e| *e <= GUEST_SPACE).ok_or(fault)?;
+        let end = addr
+            .checked_add(len)
+            .filter(|e| *e <= GUEST_SPACE)
+            .ok_or(fault)?;
         if len == 0 {
             return Ok(self.base);
         }
@@ -233,7 +272,11 @@ impl GuestMemory {
         let mut code = false;
         for (i, p) in self.perms[first..=last].iter().enumerate() {
             if p & need != need {
-                let bad = if i == 0 { addr } else { (first + i) as u64 * PAGE };
+                let bad = if i == 0 {
+                    addr
+                } else {
+                    (first + i) as u64 * PAGE
+                };
                 return Err(Fault::Segv { addr: bad, write });
             }
             code |= p & perm::CODE != 0;
@@ -285,7 +328,10 @@ impl GuestMemory {
             out.extend_from_slice(s);
             a += chunk;
             if out.len() > max {
-                return Err(Fault::Segv { addr: a, write: false });
+                return Err(Fault::Segv {
+                    addr: a,
+                    write: false,
+                });
             }
         }
     }

@@ -37,6 +37,8 @@ pub struct Counters {
     pub syscalls: u64,
     /// Translations discarded because their guest code changed or was unmapped.
     pub invalidations: u64,
+    /// Code cache and JIT statistics.
+    pub jit: crate::tiers::CacheStats,
 }
 
 /// One emulated Linux process.
@@ -53,7 +55,8 @@ pub struct Process {
     pub exe: PathBuf,
     /// Sysroot prefix for absolute guest paths.
     pub sysroot: Option<PathBuf>,
-    /// Signal dispositions: handler address per signal (0 = default, 1 = ignore).
+    /// Signal dispositions per signal number: the arm64 `struct sigaction` words
+    /// {sa_handler (0 = default, 1 = ignore), sa_flags, sa_restorer, sa_mask}.
     pub sigactions: [[u64; 4]; 65],
     /// Unknown syscall numbers already warned about.
     pub warned: HashSet<u64>,
@@ -63,13 +66,20 @@ pub struct Process {
     pub image: LoadedImage,
     /// Guest ranges whose translations must be dropped before the next block runs.
     pub pending_invalidations: Vec<(u64, u64)>,
+    /// Set in the child of a fork: the dispatcher must renew per-process JIT resources.
+    pub fork_child: bool,
     /// Kernel-side per-process state of the syscall layer (signal mask, thread name, ...).
     pub sys: crate::syscalls::state::SysState,
 }
 
 impl Process {
     /// Loads `path` and builds its initial stack with `args` (argv[1..]) and `env`.
-    pub fn spawn(path: &Path, args: &[Vec<u8>], env: &[Vec<u8>], cfg: &ProcessConfig) -> Result<Process, LoadError> {
+    pub fn spawn(
+        path: &Path,
+        args: &[Vec<u8>],
+        env: &[Vec<u8>],
+        cfg: &ProcessConfig,
+    ) -> Result<Process, LoadError> {
         let data = std::fs::read(path)?;
         Self::spawn_image(&data, path, args, env, cfg)
     }
@@ -84,16 +94,27 @@ impl Process {
     ) -> Result<Process, LoadError> {
         let mut mem = GuestMemory::new()?;
         let image = loader::load(data, &mut mem)?;
-        let argv0 = cfg.argv0.clone().unwrap_or_else(|| path.as_os_str().as_encoded_bytes().to_vec());
+        let argv0 = cfg
+            .argv0
+            .clone()
+            .unwrap_or_else(|| path.as_os_str().as_encoded_bytes().to_vec());
         let mut argv = vec![argv0];
         argv.extend_from_slice(args);
         let mut random = [0u8; 16];
         fill_random(&mut random);
         let execfn = path.as_os_str().as_encoded_bytes().to_vec();
         let sp = loader::setup_stack(&mut mem, &image, &argv, env, &execfn, random)?;
-        let cpu = CpuState { pc: image.entry, x: { let mut x = [0; 32]; x[31] = sp; x }, ..Default::default() };
+        let cpu = CpuState {
+            pc: image.entry,
+            x: {
+                let mut x = [0; 32];
+                x[31] = sp;
+                x
+            },
+            ..Default::default()
+        };
         let exe = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        Ok(Process {
+        let mut p = Process {
             cpu,
             mem,
             brk_start: image.brk,
@@ -105,8 +126,12 @@ impl Process {
             counters: Counters::default(),
             image,
             pending_invalidations: Vec::new(),
+            fork_child: false,
             sys: Default::default(),
-        })
+        };
+        // The signal mask and ignored signals survive execve (from a parent vmrun).
+        crate::syscalls::signal::inherit_host_state(&mut p);
+        Ok(p)
     }
 
     /// Maps a guest path to a host path, applying the sysroot to absolute paths that
@@ -135,7 +160,10 @@ pub fn fill_random(buf: &mut [u8]) {
     let n = unsafe { libc::getrandom(buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
     if n != buf.len() as isize {
         // Fall back to something non-constant; AT_RANDOM only seeds stack protectors.
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (t >> (i % 16 * 8)) as u8;
         }

@@ -39,7 +39,10 @@ const CASES: &[(&str, &[&str])] = &[
 fn busybox_applets_match_qemu() {
     let busybox = guest_build_dir().join("busybox");
     if !busybox.exists() {
-        say!("busybox: SKIPPED: {} not present (tests/run.sh fetches busybox-static:arm64)", busybox.display());
+        say!(
+            "busybox: SKIPPED: {} not present (tests/run.sh fetches busybox-static:arm64)",
+            busybox.display()
+        );
         return;
     }
     let Some(qemu) = find_in_path("qemu-aarch64") else {
@@ -56,16 +59,35 @@ fn busybox_applets_match_qemu() {
         .map(|(label, args)| GuestCase {
             label: format!("busybox {label}"),
             binary: busybox.clone(),
-            args: args.iter().map(|a| a.replace("{DATA}", &data.to_string_lossy())).collect(),
+            args: args
+                .iter()
+                .map(|a| a.replace("{DATA}", &data.to_string_lossy()))
+                .collect(),
         })
         .collect();
     let results = parallel_map(&cases, 2, |c| run_case(c, &qemu, &vmrun, DEFAULT_TIMEOUT));
-    let failures: Vec<_> = results.iter().filter(|r| !r.differences.is_empty()).collect();
+    let failures: Vec<_> = results
+        .iter()
+        .filter(|r| !r.differences.is_empty())
+        .collect();
     for r in &results {
-        say!("  {} {:<28} {}", if r.differences.is_empty() { "ok  " } else { "FAIL" }, r.case.label, r.tested.status);
+        say!(
+            "  {} {:<28} {}",
+            if r.differences.is_empty() {
+                "ok  "
+            } else {
+                "FAIL"
+            },
+            r.case.label,
+            r.tested.status
+        );
     }
     if !failures.is_empty() {
         let report: String = failures.iter().map(|f| f.report()).collect();
-        panic!("{} of {} busybox cases differ from qemu-aarch64:\n{report}", failures.len(), results.len());
+        panic!(
+            "{} of {} busybox cases differ from qemu-aarch64:\n{report}",
+            failures.len(),
+            results.len()
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use vmc_runtime::tiers::{TierConfig, TierMode};
 use vmc_runtime::{ExecOptions, Process, ProcessConfig, Termination, Timing};
 
 /// Exit status when the program file does not exist (as a shell's "command not found").
@@ -60,9 +61,23 @@ struct RunArgs {
     /// Remove a guest environment variable (repeatable).
     #[arg(short = 'U', value_name = "VAR")]
     unset_env: Vec<String>,
-    /// Print every executed guest instruction to stderr.
+    /// Print every executed guest instruction to stderr (runs the interpreter).
     #[arg(long)]
     trace: bool,
+    /// Execution tiers: interp (tier 0 only), baseline (JIT every block at once), opt
+    /// (optimized regions at once), auto (interpreter, then baseline, then optimized regions
+    /// compiled in the background when hot).
+    #[arg(long, value_enum, default_value = "auto")]
+    tier: TierArg,
+    /// Executions of a block before the baseline JIT compiles it (auto).
+    #[arg(long, value_name = "N", default_value_t = TierConfig::default().baseline_threshold)]
+    baseline_threshold: u32,
+    /// Executions of a block before it heads an optimized region (auto).
+    #[arg(long, value_name = "N", default_value_t = TierConfig::default().opt_threshold)]
+    opt_threshold: u32,
+    /// Host code kept before translations are evicted, e.g. 64M (K, M, G suffixes).
+    #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
+    code_cache_size: usize,
     /// Print execution statistics to stderr at exit.
     #[arg(long)]
     stats: bool,
@@ -73,8 +88,39 @@ struct RunArgs {
     #[arg(required = true, value_name = "PROGRAM")]
     program: Option<PathBuf>,
     /// Arguments passed to the program.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     args: Vec<String>,
+}
+
+/// `--tier` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum TierArg {
+    /// Reference interpreter only.
+    Interp,
+    /// Baseline JIT for every block.
+    Baseline,
+    /// Optimizing JIT for every region.
+    Opt,
+    /// Tiered: interpreter, baseline, optimized.
+    Auto,
+}
+
+/// Parses `123`, `64K`, `16M`, `1G`.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let (num, mult) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1usize << 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: usize = num.parse().map_err(|_| format!("not a size: {s}"))?;
+    n.checked_mul(mult)
+        .filter(|v| *v >= 1 << 16)
+        .ok_or_else(|| format!("size {s} is out of range (at least 64K)"))
 }
 
 fn main() -> ExitCode {
@@ -100,11 +146,13 @@ fn guest_env(args: &RunArgs) -> Vec<Vec<u8>> {
         env.retain(|(ek, _)| ek != k.as_bytes());
         env.push((k.as_bytes().to_vec(), v.as_bytes().to_vec()));
     }
-    env.into_iter().map(|(mut k, v)| {
-        k.push(b'=');
-        k.extend(v);
-        k
-    }).collect()
+    env.into_iter()
+        .map(|(mut k, v)| {
+            k.push(b'=');
+            k.extend(v);
+            k
+        })
+        .collect()
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -112,7 +160,10 @@ fn run(args: RunArgs) -> ExitCode {
         eprintln!("vmrun: no program given (see --help)");
         return ExitCode::from(EXIT_USAGE);
     };
-    let cfg = ProcessConfig { sysroot: args.sysroot.clone(), argv0: args.argv0.clone().map(String::into_bytes) };
+    let cfg = ProcessConfig {
+        sysroot: args.sysroot.clone(),
+        argv0: args.argv0.clone().map(String::into_bytes),
+    };
     let guest_args: Vec<Vec<u8>> = args.args.iter().map(|a| a.clone().into_bytes()).collect();
     let env = guest_env(&args);
     let mut proc = match Process::spawn(&program, &guest_args, &env, &cfg) {
@@ -120,47 +171,138 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => {
             eprintln!("vmrun: {}: {e}", program.display());
             let missing = matches!(&e, vmc_runtime::loader::LoadError::Io(io) if io.kind() == std::io::ErrorKind::NotFound);
-            return ExitCode::from(if missing { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXECUTE });
+            return ExitCode::from(if missing {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_CANNOT_EXECUTE
+            });
         }
     };
-    let opts = ExecOptions { trace: args.trace };
+    let mode = match args.tier {
+        TierArg::Interp => TierMode::Interp,
+        TierArg::Baseline => TierMode::Baseline,
+        TierArg::Opt => TierMode::Opt,
+        TierArg::Auto => TierMode::Auto,
+    };
+    let tiers = TierConfig {
+        mode,
+        baseline_threshold: args.baseline_threshold.max(1),
+        opt_threshold: args.opt_threshold.max(1),
+        code_cache_size: args.code_cache_size,
+        ..TierConfig::default()
+    };
+    let opts = ExecOptions {
+        trace: args.trace,
+        tiers,
+        timing: args.stats || args.stats_json.is_some(),
+    };
     let mut timing = Timing::default();
     let term = proc.run(&opts, &mut timing);
-    report(&proc, &timing, &term, args.stats, args.stats_json.as_deref());
+    let mode_name = format!("{:?}", args.tier).to_lowercase();
+    report(
+        &proc,
+        &timing,
+        &term,
+        args.stats,
+        args.stats_json.as_deref(),
+        &mode_name,
+    );
     finish(&program, term)
 }
 
 /// Prints and writes statistics as requested.
-fn report(proc: &Process, timing: &Timing, term: &Termination, stats: bool, json: Option<&Path>) {
+fn report(
+    proc: &Process,
+    timing: &Timing,
+    term: &Termination,
+    stats: bool,
+    json: Option<&Path>,
+    mode: &str,
+) {
     let c = &proc.counters;
-    let secs = timing.total.as_secs_f64().max(1e-9);
     if stats {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        eprintln!("vmrun statistics");
-        eprintln!("  tier                      interpreter");
-        eprintln!("  blocks translated         {:>14}", c.blocks_translated);
-        eprintln!("  guest insns translated    {:>14}", c.insns_translated);
-        eprintln!("  blocks executed           {:>14}", c.blocks_executed);
-        eprintln!("  guest insns executed      {:>14}", c.insns_executed);
+        let j = &c.jit;
+        let rate = |a: u64, b: u64| {
+            if b == 0 {
+                0.0
+            } else {
+                100.0 * a as f64 / b as f64
+            }
+        };
+        let per_insn = |d: Duration, n: u64| {
+            if n == 0 {
+                0.0
+            } else {
+                d.as_secs_f64() * 1e6 / n as f64
+            }
+        };
+        eprintln!("vmrun statistics ({mode})");
+        eprintln!("  code cache lookups        {:>14}", j.lookups);
+        eprintln!(
+            "  hits / misses             {:>14} / {} ({:.2}% hit rate)",
+            j.hits,
+            j.misses,
+            rate(j.hits, j.lookups)
+        );
+        eprintln!("  guest insns to IR         {:>14}", c.insns_translated);
+        eprintln!(
+            "  baseline translations     {:>14} ({} guest insns, {:.1} ms, {:.2} us/insn)",
+            j.baseline_translations,
+            j.baseline_guest_insns,
+            ms(j.baseline_compile_time),
+            per_insn(j.baseline_compile_time, j.baseline_guest_insns)
+        );
+        eprintln!(
+            "  optimized translations    {:>14} ({} guest insns, {:.1} ms, {:.2} us/insn)",
+            j.opt_translations,
+            j.opt_guest_insns,
+            ms(j.opt_compile_time),
+            per_insn(j.opt_compile_time, j.opt_guest_insns)
+        );
+        eprintln!("  host code bytes           {:>14}", j.host_code_bytes);
+        eprintln!(
+            "  chain links made / broken {:>14} / {}",
+            j.chain_links_made, j.chain_links_broken
+        );
+        eprintln!("  tier-ups                  {:>14}", j.tier_ups);
+        eprintln!("  invalidations             {:>14}", j.invalidations);
+        eprintln!("  evictions                 {:>14}", j.evictions);
+        eprintln!("  compile failures          {:>14}", j.compile_failures);
+        eprintln!(
+            "  blocks interpreted        {:>14} ({} guest insns)",
+            c.blocks_executed, c.insns_executed
+        );
+        eprintln!("  entries into JIT code     {:>14}", j.jit_entries);
         eprintln!("  system calls              {:>14}", c.syscalls);
-        eprintln!("  invalidations             {:>14}", c.invalidations);
         eprintln!("  time total                {:>11.1} ms", ms(timing.total));
-        eprintln!("  time translating          {:>11.1} ms", ms(timing.translate));
-        eprintln!("  time in syscalls          {:>11.1} ms", ms(timing.syscalls));
-        eprintln!("  speed                     {:>10.1} MIPS", c.insns_executed as f64 / secs / 1e6);
+        eprintln!("  time in interpreter       {:>11.1} ms", ms(timing.interp));
+        eprintln!("  time in JIT code          {:>11.1} ms", ms(timing.jit));
+        eprintln!(
+            "  time in runtime (syscalls){:>11.1} ms",
+            ms(timing.syscalls)
+        );
+        eprintln!(
+            "  time translating to IR    {:>11.1} ms",
+            ms(timing.translate)
+        );
         eprintln!("  exit                      {:>14}", term.exit_code());
     }
     if let Some(path) = json {
         let v = serde_json::json!({
-            "tier": "interpreter",
+            "tier": format!("{mode}"),
             "counters": c,
+            "time_interp_s": timing.interp.as_secs_f64(),
+            "time_jit_s": timing.jit.as_secs_f64(),
             "time_total_s": timing.total.as_secs_f64(),
             "time_translate_s": timing.translate.as_secs_f64(),
             "time_syscalls_s": timing.syscalls.as_secs_f64(),
-            "mips": c.insns_executed as f64 / secs / 1e6,
             "exit_status": term.exit_code(),
         });
-        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&v).unwrap_or_default() + "\n") {
+        if let Err(e) = std::fs::write(
+            path,
+            serde_json::to_string_pretty(&v).unwrap_or_default() + "\n",
+        ) {
             eprintln!("vmrun: {}: cannot write statistics: {e}", path.display());
         }
     }
@@ -171,7 +313,11 @@ fn finish(program: &Path, term: Termination) -> ExitCode {
     match term {
         Termination::Exited(code) => ExitCode::from(code as u8),
         Termination::Signaled { signal, reason } => {
-            eprintln!("vmrun: {}: guest terminated by signal {signal} ({}): {reason}", program.display(), signal_name(signal));
+            eprintln!(
+                "vmrun: {}: guest terminated by signal {signal} ({}): {reason}",
+                program.display(),
+                signal_name(signal)
+            );
             die_by_signal(signal);
             ExitCode::from((128 + signal) as u8)
         }
@@ -198,7 +344,10 @@ fn die_by_signal(signal: i32) {
     // SAFETY: plain libc calls on our own process: no core dump, default disposition,
     // unblock the signal, then raise it.
     unsafe {
-        let lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         libc::setrlimit(libc::RLIMIT_CORE, &lim);
         libc::signal(signal, libc::SIG_DFL);
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -241,7 +390,11 @@ fn demo(show_ir: bool) -> ExitCode {
         timing.total.as_secs_f64() * 1e3,
         c.insns_executed as f64 / timing.total.as_secs_f64().max(1e-9) / 1e6
     );
-    println!("emulated {} Linux system calls; guest exit status {}", c.syscalls, term.exit_code());
+    println!(
+        "emulated {} Linux system calls; guest exit status {}",
+        c.syscalls,
+        term.exit_code()
+    );
     if show_ir {
         println!("--- entry block: A64 -> IR ---\n{entry_block}");
     } else {

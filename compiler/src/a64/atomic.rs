@@ -95,14 +95,23 @@ static CLREX: Helper = Helper {
     gpr: false,
 };
 
-static EXCLUSIVE: Helper = Helper { name: "exclusive", func: exclusive, gpr: true };
+static EXCLUSIVE: Helper = Helper {
+    name: "exclusive",
+    func: exclusive,
+    gpr: true,
+};
 
 /// LDXR, LDAXR, STXR, STLXR (all sizes) and LDXP, LDAXP, STXP, STLXP.
 fn exclusive(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
     let size_f = bits(insn, 31, 30);
     let pair = bit(insn, 21);
     let load = bit(insn, 22);
-    let (rs, rt2, rn, rt) = (bits(insn, 20, 16), bits(insn, 14, 10), bits(insn, 9, 5), bits(insn, 4, 0));
+    let (rs, rt2, rn, rt) = (
+        bits(insn, 20, 16),
+        bits(insn, 14, 10),
+        bits(insn, 9, 5),
+        bits(insn, 4, 0),
+    );
     // Element size: pairs use size<0> to choose 32- or 64-bit registers.
     let esize: u8 = if pair { 4 << (size_f & 1) } else { 1 << size_f };
     let total = esize as u64 * if pair { 2 } else { 1 };
@@ -110,7 +119,11 @@ fn exclusive(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), F
     aligned(addr, total)?;
     if load {
         let v0 = mem.read(addr, esize)?;
-        let v1 = if pair { mem.read(addr + esize as u64, esize)? } else { 0 };
+        let v1 = if pair {
+            mem.read(addr + esize as u64, esize)?
+        } else {
+            0
+        };
         st.excl_addr = addr;
         st.excl_size = total;
         st.excl_val = [v0, v1];
@@ -125,7 +138,11 @@ fn exclusive(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), F
     let mut ok = false;
     if reserved {
         let cur0 = mem.read(addr, esize)?;
-        let cur1 = if pair { mem.read(addr + esize as u64, esize)? } else { 0 };
+        let cur1 = if pair {
+            mem.read(addr + esize as u64, esize)?
+        } else {
+            0
+        };
         if [cur0, cur1] == st.excl_val {
             let (v0, v1) = (reg(st, rt) & mask(esize), reg(st, rt2) & mask(esize));
             mem.write(addr, esize, v0)?;
@@ -142,7 +159,11 @@ fn exclusive(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), F
     Ok(())
 }
 
-static CAS: Helper = Helper { name: "cas", func: cas, gpr: true };
+static CAS: Helper = Helper {
+    name: "cas",
+    func: cas,
+    gpr: true,
+};
 
 /// CAS, CASA, CASL, CASAL in B, H, W and X sizes.
 fn cas(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
@@ -161,7 +182,11 @@ fn cas(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> 
     Ok(())
 }
 
-static CASP: Helper = Helper { name: "casp", func: casp, gpr: true };
+static CASP: Helper = Helper {
+    name: "casp",
+    func: casp,
+    gpr: true,
+};
 
 /// CASP, CASPA, CASPL, CASPAL on W or X register pairs.
 fn casp(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
@@ -172,7 +197,11 @@ fn casp(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault>
     let hi = addr + size as u64;
     let old = (mem.read(addr, size)?, mem.read(hi, size)?);
     let expect = (reg(st, rs) & mask(size), reg(st, rs + 1) & mask(size));
-    let new = if old == expect { (reg(st, rt) & mask(size), reg(st, rt + 1) & mask(size)) } else { old };
+    let new = if old == expect {
+        (reg(st, rt) & mask(size), reg(st, rt + 1) & mask(size))
+    } else {
+        old
+    };
     mem.write(addr, size, new.0)?;
     mem.write(hi, size, new.1)?;
     set_reg(st, rs, old.0);
@@ -180,7 +209,11 @@ fn casp(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault>
     Ok(())
 }
 
-static LSE_RMW: Helper = Helper { name: "lse_rmw", func: lse_rmw, gpr: true };
+static LSE_RMW: Helper = Helper {
+    name: "lse_rmw",
+    func: lse_rmw,
+    gpr: true,
+};
 
 /// LDADD, LDCLR, LDEOR, LDSET, LDSMAX, LDSMIN, LDUMAX, LDUMIN, SWP (all sizes and orders).
 fn lse_rmw(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
@@ -200,8 +233,20 @@ fn lse_rmw(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fau
             0b001 => old & !s,
             0b010 => old ^ s,
             0b011 => old | s,
-            0b100 => if sext(old) >= sext(s) { old } else { s },
-            0b101 => if sext(old) <= sext(s) { old } else { s },
+            0b100 => {
+                if sext(old) >= sext(s) {
+                    old
+                } else {
+                    s
+                }
+            }
+            0b101 => {
+                if sext(old) <= sext(s) {
+                    old
+                } else {
+                    s
+                }
+            }
             0b110 => old.max(s),
             _ => old.min(s),
         }

@@ -29,7 +29,11 @@ pub fn translate(c: &mut Ctx) -> TResult {
             0b1101010 if c.f(24, 24) == 0 => exception(c),
             0b0000000 if c.f(24, 16) == 0 => {
                 // UDF #imm16: permanently undefined.
-                c.end(Op::Trap { kind: TrapKind::PermanentlyUndefined, pc: c.pc, insn });
+                c.end(Op::Trap {
+                    kind: TrapKind::PermanentlyUndefined,
+                    pc: c.pc,
+                    insn,
+                });
                 Ok(())
             }
             _ => Err(Undefined),
@@ -41,10 +45,17 @@ fn cond_branch(c: &mut Ctx) -> TResult {
     let target = c.pc.wrapping_add((sext(c.f(23, 5) as u64, 19) << 2) as u64);
     let cond = c.f(3, 0) as u8;
     if cond >= 0b1110 {
-        c.end(Op::Jump { target, kind: BranchKind::Jump });
+        c.end(Op::Jump {
+            target,
+            kind: BranchKind::Jump,
+        });
     } else {
         let t = c.b.cond(cond);
-        c.end(Op::Branch { c: t, taken: target, fallthrough: c.next_pc() });
+        c.end(Op::Branch {
+            c: t,
+            taken: target,
+            fallthrough: c.next_pc(),
+        });
     }
     Ok(())
 }
@@ -55,8 +66,16 @@ fn compare_branch(c: &mut Ctx) -> TResult {
     let target = c.pc.wrapping_add((sext(c.f(23, 5) as u64, 19) << 2) as u64);
     let v = c.x(c.f(4, 0));
     let v = c.b.bini(BinOp::And, Width::W64, v, w.mask());
-    let (taken, fallthrough) = if c.bit(24) { (target, c.next_pc()) } else { (c.next_pc(), target) };
-    c.end(Op::Branch { c: v, taken, fallthrough });
+    let (taken, fallthrough) = if c.bit(24) {
+        (target, c.next_pc())
+    } else {
+        (c.next_pc(), target)
+    };
+    c.end(Op::Branch {
+        c: v,
+        taken,
+        fallthrough,
+    });
     Ok(())
 }
 
@@ -67,8 +86,16 @@ fn test_branch(c: &mut Ctx) -> TResult {
     let v = c.x(c.f(4, 0));
     let v = c.b.bini(BinOp::Lshr, Width::W64, v, bitpos as u64);
     let v = c.b.bini(BinOp::And, Width::W64, v, 1);
-    let (taken, fallthrough) = if c.bit(24) { (target, c.next_pc()) } else { (c.next_pc(), target) };
-    c.end(Op::Branch { c: v, taken, fallthrough });
+    let (taken, fallthrough) = if c.bit(24) {
+        (target, c.next_pc())
+    } else {
+        (c.next_pc(), target)
+    };
+    c.end(Op::Branch {
+        c: v,
+        taken,
+        fallthrough,
+    });
     Ok(())
 }
 
@@ -101,7 +128,11 @@ fn exception(c: &mut Ctx) -> TResult {
             Ok(())
         }
         (0b001, 0b00000) => {
-            c.end(Op::Trap { kind: TrapKind::Breakpoint, pc: c.pc, insn: c.insn });
+            c.end(Op::Trap {
+                kind: TrapKind::Breakpoint,
+                pc: c.pc,
+                insn: c.insn,
+            });
             Ok(())
         }
         _ => Err(Undefined),

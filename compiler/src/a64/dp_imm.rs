@@ -46,20 +46,31 @@ fn add_sub(c: &mut Ctx) -> TResult {
     let (rn, rd) = (c.f(9, 5), c.f(4, 0));
     let op1 = c.xsp(rn);
     if setflags {
-        let (op2, carry) = if sub { (c.b.konst(!imm & w.mask()), 1) } else { (c.b.konst(imm), 0) };
+        let (op2, carry) = if sub {
+            (c.b.konst(!imm & w.mask()), 1)
+        } else {
+            (c.b.konst(imm), 0)
+        };
         let carry = c.b.konst(carry);
         let r = c.b.add_flags(w, op1, op2, carry);
         c.set_x(rd, r);
     } else {
         let op2 = c.b.konst(imm);
-        let r = c.b.bin(if sub { BinOp::Sub } else { BinOp::Add }, w, op1, op2);
+        let r =
+            c.b.bin(if sub { BinOp::Sub } else { BinOp::Add }, w, op1, op2);
         c.set_xsp(rd, r);
     }
     Ok(())
 }
 
 /// DecodeBitMasks from the ARM pseudocode: (wmask, tmask), or `None` when reserved.
-pub fn decode_bit_masks(n: u32, imms: u32, immr: u32, immediate: bool, datasize: u32) -> Option<(u64, u64)> {
+pub fn decode_bit_masks(
+    n: u32,
+    imms: u32,
+    immr: u32,
+    immediate: bool,
+    datasize: u32,
+) -> Option<(u64, u64)> {
     let combined = (n << 6) | (!imms & 0x3f);
     if combined == 0 {
         return None;
@@ -80,7 +91,13 @@ pub fn decode_bit_masks(n: u32, imms: u32, immr: u32, immediate: bool, datasize:
     let emask = ones(esize);
     let welem = ones(s + 1);
     let telem = ones(d + 1);
-    let ror = |x: u64| if r == 0 { x } else { ((x >> r) | (x << (esize - r))) & emask };
+    let ror = |x: u64| {
+        if r == 0 {
+            x
+        } else {
+            ((x >> r) | (x << (esize - r))) & emask
+        }
+    };
     let replicate = |x: u64| {
         let mut out = 0u64;
         let mut i = 0;
@@ -101,7 +118,8 @@ fn logical(c: &mut Ctx) -> TResult {
     if !sf && n == 1 {
         return Err(Undefined);
     }
-    let (imm, _) = decode_bit_masks(n, c.f(15, 10), c.f(21, 16), true, w.bits()).ok_or(Undefined)?;
+    let (imm, _) =
+        decode_bit_masks(n, c.f(15, 10), c.f(21, 16), true, w.bits()).ok_or(Undefined)?;
     let (rn, rd) = (c.f(9, 5), c.f(4, 0));
     let op1 = c.x(rn);
     let op2 = c.b.konst(imm);

@@ -73,12 +73,17 @@ fn logical_shifted(c: &mut Ctx) -> TResult {
 fn add_sub_common(c: &mut Ctx, w: Width, op1: Temp, op2: Temp, rd: u32, rd_is_sp: bool) {
     let (sub, setflags) = (c.bit(30), c.bit(29));
     if setflags {
-        let (op2, carry) = if sub { (c.b.un(UnOp::Not, w, op2), 1) } else { (op2, 0) };
+        let (op2, carry) = if sub {
+            (c.b.un(UnOp::Not, w, op2), 1)
+        } else {
+            (op2, 0)
+        };
         let carry = c.b.konst(carry);
         let r = c.b.add_flags(w, op1, op2, carry);
         c.set_x(rd, r);
     } else {
-        let r = c.b.bin(if sub { BinOp::Sub } else { BinOp::Add }, w, op1, op2);
+        let r =
+            c.b.bin(if sub { BinOp::Sub } else { BinOp::Add }, w, op1, op2);
         if rd_is_sp {
             c.set_xsp(rd, r)
         } else {
@@ -169,7 +174,11 @@ fn cond_compare(c: &mut Ctx) -> TResult {
     let nzcv_imm = (c.f(3, 0) as u64) << 28;
     let holds = c.b.cond(cond);
     let op1 = c.x(c.f(9, 5));
-    let mut op2 = if c.bit(11) { c.b.konst(c.f(20, 16) as u64) } else { c.x(c.f(20, 16)) };
+    let mut op2 = if c.bit(11) {
+        c.b.konst(c.f(20, 16) as u64)
+    } else {
+        c.x(c.f(20, 16))
+    };
     if sub {
         op2 = c.b.un(UnOp::Not, w, op2);
     }
@@ -283,7 +292,10 @@ fn dp_3src(c: &mut Ctx) -> TResult {
             let n = c.x(rn);
             let m = c.x(rm);
             let (n, m) = if op31 == 0b001 {
-                (c.b.un(UnOp::Sext32, Width::W64, n), c.b.un(UnOp::Sext32, Width::W64, m))
+                (
+                    c.b.un(UnOp::Sext32, Width::W64, n),
+                    c.b.un(UnOp::Sext32, Width::W64, m),
+                )
             } else {
                 (
                     c.b.bini(BinOp::And, Width::W64, n, 0xffff_ffff),
@@ -298,7 +310,16 @@ fn dp_3src(c: &mut Ctx) -> TResult {
         (0b010, false) | (0b110, false) => {
             let n = c.x(rn);
             let m = c.x(rm);
-            c.b.bin(if op31 == 0b010 { BinOp::SMulH } else { BinOp::UMulH }, Width::W64, n, m)
+            c.b.bin(
+                if op31 == 0b010 {
+                    BinOp::SMulH
+                } else {
+                    BinOp::UMulH
+                },
+                Width::W64,
+                n,
+                m,
+            )
         }
         _ => return Err(Undefined),
     };
@@ -307,19 +328,35 @@ fn dp_3src(c: &mut Ctx) -> TResult {
 }
 
 /// CRC32B/H/W/X and CRC32CB/H/W/X: bit-reflected CRC with the IEEE or Castagnoli polynomial.
-static CRC32: Helper = Helper { name: "crc32", func: crc32, gpr: true };
+static CRC32: Helper = Helper {
+    name: "crc32",
+    func: crc32,
+    gpr: true,
+};
 
 fn crc32(st: &mut CpuState, _mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
-    let (rm, rn, rd) = (super::bits(insn, 20, 16), super::bits(insn, 9, 5), super::bits(insn, 4, 0));
+    let (rm, rn, rd) = (
+        super::bits(insn, 20, 16),
+        super::bits(insn, 9, 5),
+        super::bits(insn, 4, 0),
+    );
     let size = 1u32 << super::bits(insn, 11, 10);
-    let poly: u32 = if super::bit(insn, 12) { 0x82f6_3b78 } else { 0xedb8_8320 };
+    let poly: u32 = if super::bit(insn, 12) {
+        0x82f6_3b78
+    } else {
+        0xedb8_8320
+    };
     let reg = |r: u32| if r == 31 { 0 } else { st.x[r as usize] };
     let mut crc = reg(rn) as u32;
     let data = reg(rm);
     for i in 0..size {
         crc ^= (data >> (8 * i)) as u8 as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ poly } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ poly
+            } else {
+                crc >> 1
+            };
         }
     }
     if rd != 31 {

@@ -141,7 +141,11 @@ pub fn vfp_expand_imm(fmt: Fmt, imm8: u32) -> u64 {
 
 macro_rules! helper {
     ($name:ident, $s:literal, $f:path, $gpr:literal) => {
-        static $name: Helper = Helper { name: $s, func: $f, gpr: $gpr };
+        static $name: Helper = Helper {
+            name: $s,
+            func: $f,
+            gpr: $gpr,
+        };
     };
 }
 

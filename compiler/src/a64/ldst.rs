@@ -57,7 +57,11 @@ fn single_kind(size: u32, v: bool, opc: u32) -> Option<(Kind, u8)> {
         if scale > 4 {
             return None;
         }
-        let kind = if opc & 1 == 1 { Kind::LoadVec } else { Kind::StoreVec };
+        let kind = if opc & 1 == 1 {
+            Kind::LoadVec
+        } else {
+            Kind::StoreVec
+        };
         return Some((kind, 1 << scale));
     }
     let kind = match (opc, size) {
@@ -81,11 +85,19 @@ fn access(c: &mut Ctx, kind: Kind, size: u8, addr: Temp, rt: u32) -> Option<(u32
             None
         }
         Kind::StoreVec => {
-            c.b.push(Op::StoreVec { reg: rt as u8, addr, size });
+            c.b.push(Op::StoreVec {
+                reg: rt as u8,
+                addr,
+                size,
+            });
             None
         }
         Kind::LoadVec => {
-            c.b.push(Op::LoadVec { reg: rt as u8, addr, size });
+            c.b.push(Op::LoadVec {
+                reg: rt as u8,
+                addr,
+                size,
+            });
             None
         }
         Kind::Prefetch => None,
@@ -137,7 +149,13 @@ fn literal(c: &mut Ctx, v: bool) -> TResult {
 
 /// Base address and writeback for the indexing mode `idx` (0 = offset/no-allocate,
 /// 1 = post-index, 2 = offset, 3 = pre-index in pair numbering).
-fn indexed(c: &mut Ctx, rn: u32, offset: i64, post: bool, writeback: bool) -> (Temp, Option<(u32, Temp)>) {
+fn indexed(
+    c: &mut Ctx,
+    rn: u32,
+    offset: i64,
+    post: bool,
+    writeback: bool,
+) -> (Temp, Option<(u32, Temp)>) {
     let base = c.xsp(rn);
     let moved = c.b.bini(BinOp::Add, Width::W64, base, offset as u64);
     let addr = if post { base } else { moved };

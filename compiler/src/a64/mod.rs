@@ -108,7 +108,13 @@ impl Builder {
     /// AddWithCarry, setting NZCV.
     pub fn add_flags(&mut self, w: Width, a: Temp, b: Temp, carry: Temp) -> Temp {
         let dst = self.dst();
-        self.push(Op::AddFlags { dst, w, a, b, carry });
+        self.push(Op::AddFlags {
+            dst,
+            w,
+            a,
+            b,
+            carry,
+        });
         dst.t()
     }
     /// 1 if the condition holds.
@@ -202,7 +208,10 @@ impl Ctx<'_> {
     }
     /// Ends the block with a call to `helper` for this instruction (no terminator).
     pub fn call(&mut self, helper: &'static crate::ir::Helper) {
-        self.b.push(Op::Call { helper, insn: self.insn });
+        self.b.push(Op::Call {
+            helper,
+            insn: self.insn,
+        });
     }
     /// Address of the next instruction.
     pub fn next_pc(&self) -> u64 {
@@ -232,24 +241,25 @@ pub fn handler_for(op: &Opcode) -> Option<(Class, Handler)> {
         // Loads and stores of general registers.
         LDR | LDRB | LDRH | LDRSB | LDRSH | LDRSW | STR | STRB | STRH | LDUR | LDURB | LDURH
         | LDURSB | LDURSH | LDURSW | STUR | STURB | STURH | LDP | LDPSW | STP | LDNP | STNP
-        | LDTR | LDTRB | LDTRH | LDTRSB | LDTRSH | LDTRSW | STTR | STTRB | STTRH | PRFM
-        | PRFUM | LDAR | LDARB | LDARH | STLR | STLRB | STLRH | LDAPR | LDAPRB | LDAPRH
-        | LDLAR | LDLARB | LDLARH | STLLR | STLLRB | STLLRH | LDAPUR | LDAPURB | LDAPURH
-        | LDAPURSB | LDAPURSH | LDAPURSW | STLUR | STLURB | STLURH => {
+        | LDTR | LDTRB | LDTRH | LDTRSB | LDTRSH | LDTRSW | STTR | STTRB | STTRH | PRFM | PRFUM
+        | LDAR | LDARB | LDARH | STLR | STLRB | STLRH | LDAPR | LDAPRB | LDAPRH | LDLAR
+        | LDLARB | LDLARH | STLLR | STLLRB | STLLRH | LDAPUR | LDAPURB | LDAPURH | LDAPURSB
+        | LDAPURSH | LDAPURSW | STLUR | STLURB | STLURH => {
             (Class::LoadStore, ldst::translate as Handler)
         }
         // Exclusives and LSE atomics.
-        LDXR | LDXRB | LDXRH | LDAXR | LDAXRB | LDAXRH | STXR | STXRB | STXRH | STLXR
-        | STLXRB | STLXRH | LDXP | LDAXP | STXP | STLXP | CLREX | CAS(_) | CASB(_) | CASH(_)
-        | CASP(_) | SWP(_) | SWPB(_) | SWPH(_) | LDADD(_) | LDADDB(_) | LDADDH(_) | LDCLR(_)
-        | LDCLRB(_) | LDCLRH(_) | LDEOR(_) | LDEORB(_) | LDEORH(_) | LDSET(_) | LDSETB(_)
-        | LDSETH(_) | LDSMAX(_) | LDSMAXB(_) | LDSMAXH(_) | LDSMIN(_) | LDSMINB(_)
-        | LDSMINH(_) | LDUMAX(_) | LDUMAXB(_) | LDUMAXH(_) | LDUMIN(_) | LDUMINB(_)
-        | LDUMINH(_) => (Class::Atomic, atomic::translate as Handler),
+        LDXR | LDXRB | LDXRH | LDAXR | LDAXRB | LDAXRH | STXR | STXRB | STXRH | STLXR | STLXRB
+        | STLXRH | LDXP | LDAXP | STXP | STLXP | CLREX | CAS(_) | CASB(_) | CASH(_) | CASP(_)
+        | SWP(_) | SWPB(_) | SWPH(_) | LDADD(_) | LDADDB(_) | LDADDH(_) | LDCLR(_) | LDCLRB(_)
+        | LDCLRH(_) | LDEOR(_) | LDEORB(_) | LDEORH(_) | LDSET(_) | LDSETB(_) | LDSETH(_)
+        | LDSMAX(_) | LDSMAXB(_) | LDSMAXH(_) | LDSMIN(_) | LDSMINB(_) | LDSMINH(_) | LDUMAX(_)
+        | LDUMAXB(_) | LDUMAXH(_) | LDUMIN(_) | LDUMINB(_) | LDUMINH(_) => {
+            (Class::Atomic, atomic::translate as Handler)
+        }
         // System.
-        MRS | MSR | SYS(_) | HINT | ISB | DSB(_) | DMB(_) | SB | SSBB | PSSBB | PACIASP | PACIBSP
-        | AUTIASP | AUTIBSP | PACIAZ | PACIBZ | AUTIAZ | AUTIBZ | PACIA1716 | PACIB1716
-        | AUTIA1716 | AUTIB1716 | XPACLRI => {
+        MRS | MSR | SYS(_) | HINT | ISB | DSB(_) | DMB(_) | SB | SSBB | PSSBB | PACIASP
+        | PACIBSP | AUTIASP | AUTIBSP | PACIAZ | PACIBZ | AUTIAZ | AUTIBZ | PACIA1716
+        | PACIB1716 | AUTIA1716 | AUTIB1716 | XPACLRI => {
             (Class::System, system::translate as Handler)
         }
         _ => {
@@ -295,16 +305,27 @@ pub fn translate_block(fetch: &mut dyn FnMut(u64) -> Option<u32>, pc: u64) -> Bl
 }
 
 /// [`translate_block`] with an instruction limit (1 gives single-step blocks for tracing).
-pub fn translate_block_limit(fetch: &mut dyn FnMut(u64) -> Option<u32>, start: u64, limit: usize) -> Block {
+pub fn translate_block_limit(
+    fetch: &mut dyn FnMut(u64) -> Option<u32>,
+    start: u64,
+    limit: usize,
+) -> Block {
     let mut b = Builder::default();
     let mut pc = start;
     let mut count = 0u32;
     loop {
         let Some(insn) = fetch(pc) else {
             if count == 0 {
-                b.push(Op::Trap { kind: TrapKind::FetchFault, pc, insn: 0 });
+                b.push(Op::Trap {
+                    kind: TrapKind::FetchFault,
+                    pc,
+                    insn: 0,
+                });
             } else {
-                b.push(Op::Jump { target: pc, kind: BranchKind::Jump });
+                b.push(Op::Jump {
+                    target: pc,
+                    kind: BranchKind::Jump,
+                });
             }
             break;
         };
@@ -316,7 +337,13 @@ pub fn translate_block_limit(fetch: &mut dyn FnMut(u64) -> Option<u32>, start: u
         let result = match &decoded {
             Some(inst) => match handler_for(&inst.opcode) {
                 Some((_, h)) => {
-                    let mut ctx = Ctx { b: &mut b, pc, insn, inst, ended: false };
+                    let mut ctx = Ctx {
+                        b: &mut b,
+                        pc,
+                        insn,
+                        inst,
+                        ended: false,
+                    };
                     h(&mut ctx).map(|_| ctx.ended)
                 }
                 None => Err(Undefined),
@@ -329,16 +356,27 @@ pub fn translate_block_limit(fetch: &mut dyn FnMut(u64) -> Option<u32>, start: u
             Err(Undefined) => {
                 b.ops.truncate(mark_ops);
                 b.temps = mark_temps;
-                b.push(Op::Trap { kind: TrapKind::Undefined, pc, insn });
+                b.push(Op::Trap {
+                    kind: TrapKind::Undefined,
+                    pc,
+                    insn,
+                });
                 break;
             }
         }
         pc = pc.wrapping_add(4);
         if count as usize >= limit || pc & 0xfff == 0 {
-            b.push(Op::Jump { target: pc, kind: BranchKind::Jump });
+            b.push(Op::Jump {
+                target: pc,
+                kind: BranchKind::Jump,
+            });
             break;
         }
     }
-    Block { pc: start, guest_insns: count, temps: b.temps, ops: b.ops }
+    Block {
+        pc: start,
+        guest_insns: count,
+        temps: b.temps,
+        ops: b.ops,
+    }
 }
-

@@ -93,12 +93,21 @@ fn sys(c: &mut Ctx, op1: u32, crn: u32, crm: u32, op2: u32) -> TResult {
             c.call(&DC_ZVA);
             Ok(())
         }
-        (3, 7, 5, 1) | (3, 7, 11, 1) | (3, 7, 10, 1) | (3, 7, 14, 1) | (3, 7, 12, 1) | (3, 7, 13, 1) => Ok(()),
+        (3, 7, 5, 1)
+        | (3, 7, 11, 1)
+        | (3, 7, 10, 1)
+        | (3, 7, 14, 1)
+        | (3, 7, 12, 1)
+        | (3, 7, 13, 1) => Ok(()),
         _ => Err(Undefined),
     }
 }
 
-static DC_ZVA: Helper = Helper { name: "dc_zva", func: dc_zva, gpr: true };
+static DC_ZVA: Helper = Helper {
+    name: "dc_zva",
+    func: dc_zva,
+    gpr: true,
+};
 
 fn dc_zva(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
     let rt = insn & 31;
@@ -106,7 +115,11 @@ fn dc_zva(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Faul
     mem.write_bytes(addr, &[0u8; DC_ZVA_BYTES as usize])
 }
 
-static READ_COUNTER: Helper = Helper { name: "read_cntvct", func: read_counter, gpr: true };
+static READ_COUNTER: Helper = Helper {
+    name: "read_cntvct",
+    func: read_counter,
+    gpr: true,
+};
 
 fn read_counter(st: &mut CpuState, _mem: &mut dyn Memory, insn: u32) -> Result<(), Fault> {
     let rt = insn & 31;

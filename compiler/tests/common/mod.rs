@@ -541,7 +541,8 @@ pub fn run_interp(case: &Case, insn_pc: u64) -> Result<Outcome, String> {
     let mut temps = Vec::new();
     for _ in 0..words.len() {
         let mut fetch = |a: u64| {
-            (a >= insn_pc && a < end && a.is_multiple_of(4)).then(|| words[((a - insn_pc) / 4) as usize])
+            (a >= insn_pc && a < end && a.is_multiple_of(4))
+                .then(|| words[((a - insn_pc) / 4) as usize])
         };
         let block = translate_block_limit(&mut fetch, st.pc, 1);
         if let Err(e) = ir::verify(&block) {

@@ -7,14 +7,46 @@ use crate::process::{Process, BRK_LIMIT, MMAP_TOP};
 
 /// This family's syscalls.
 pub const TABLE: &[Syscall] = &[
-    Syscall { nr: 93, name: "exit", handler: exit },
-    Syscall { nr: 94, name: "exit_group", handler: exit },
-    Syscall { nr: 214, name: "brk", handler: brk },
-    Syscall { nr: 222, name: "mmap", handler: mmap },
-    Syscall { nr: 215, name: "munmap", handler: munmap },
-    Syscall { nr: 226, name: "mprotect", handler: mprotect },
-    Syscall { nr: 216, name: "mremap", handler: mremap },
-    Syscall { nr: 233, name: "madvise", handler: madvise },
+    Syscall {
+        nr: 93,
+        name: "exit",
+        handler: exit,
+    },
+    Syscall {
+        nr: 94,
+        name: "exit_group",
+        handler: exit,
+    },
+    Syscall {
+        nr: 214,
+        name: "brk",
+        handler: brk,
+    },
+    Syscall {
+        nr: 222,
+        name: "mmap",
+        handler: mmap,
+    },
+    Syscall {
+        nr: 215,
+        name: "munmap",
+        handler: munmap,
+    },
+    Syscall {
+        nr: 226,
+        name: "mprotect",
+        handler: mprotect,
+    },
+    Syscall {
+        nr: 216,
+        name: "mremap",
+        handler: mremap,
+    },
+    Syscall {
+        nr: 233,
+        name: "madvise",
+        handler: madvise,
+    },
 ];
 
 fn exit(_p: &mut Process, a: [u64; 6]) -> SysResult {
@@ -28,7 +60,9 @@ fn brk(p: &mut Process, a: [u64; 6]) -> SysResult {
     }
     let (old_end, new_end) = (page_up(p.brk), page_up(want));
     if new_end > old_end {
-        if !p.mem.is_free(old_end, new_end - old_end) || p.mem.map(old_end, new_end - old_end, 3).is_err() {
+        if !p.mem.is_free(old_end, new_end - old_end)
+            || p.mem.map(old_end, new_end - old_end, 3).is_err()
+        {
             return SysResult::Ret(p.brk as i64);
         }
     } else if new_end < old_end && p.mem.unmap(new_end, old_end - new_end).is_err() {
@@ -74,7 +108,12 @@ fn mmap(p: &mut Process, a: [u64; 6]) -> SysResult {
         while done < buf.len() {
             // SAFETY: pread into our own buffer, within its length.
             let n = unsafe {
-                libc::pread(fd, buf[done..].as_mut_ptr() as *mut libc::c_void, buf.len() - done, (off + done as u64) as i64)
+                libc::pread(
+                    fd,
+                    buf[done..].as_mut_ptr() as *mut libc::c_void,
+                    buf.len() - done,
+                    (off + done as u64) as i64,
+                )
             };
             if n < 0 {
                 return SysResult::host(-1);
@@ -132,7 +171,11 @@ const MREMAP_FIXED: u64 = 2;
 
 fn mremap(p: &mut Process, a: [u64; 6]) -> SysResult {
     let (old, old_len, new_len, flags) = (a[0], page_up(a[1]), page_up(a[2]), a[3]);
-    if old % PAGE != 0 || new_len == 0 || flags & MREMAP_FIXED != 0 || !Process::in_space(old, old_len) {
+    if old % PAGE != 0
+        || new_len == 0
+        || flags & MREMAP_FIXED != 0
+        || !Process::in_space(old, old_len)
+    {
         return SysResult::err(libc::EINVAL);
     }
     if new_len <= old_len {
@@ -143,7 +186,9 @@ fn mremap(p: &mut Process, a: [u64; 6]) -> SysResult {
         return SysResult::Ret(old as i64);
     }
     let prot = perm_to_prot(p.mem.perm(old));
-    if Process::in_space(old + old_len, new_len - old_len) && p.mem.is_free(old + old_len, new_len - old_len) {
+    if Process::in_space(old + old_len, new_len - old_len)
+        && p.mem.is_free(old + old_len, new_len - old_len)
+    {
         if p.mem.map(old + old_len, new_len - old_len, prot).is_err() {
             return SysResult::err(libc::ENOMEM);
         }

@@ -1,6 +1,7 @@
 //! Identity, time, limits, scheduling and process-wide odds and ends: uname, the id calls,
 //! set_tid_address, robust lists, rseq, rlimits, getrusage, times, sysinfo, the clocks and
-//! sleeps, getrandom, sched_*, futex, prctl, membarrier, priorities, wait4/waitid, getcpu.
+//! sleeps, getrandom, sched_*, futex, prctl, membarrier, priorities, getcpu
+//! (wait4/waitid are in [`super::process_ctl`]).
 
 use libc::{c_long, c_void};
 
@@ -12,7 +13,6 @@ use crate::process::Process;
 
 /// This family's syscalls.
 pub const TABLE: &[Syscall] = &[
-    sys!(95, "waitid", wait),
     sys!(96, "set_tid_address", set_tid_address),
     sys!(98, "futex", futex),
     sys!(99, "set_robust_list", set_robust_list),
@@ -53,7 +53,6 @@ pub const TABLE: &[Syscall] = &[
     sys!(177, "getegid", getegid),
     sys!(178, "gettid", gettid),
     sys!(179, "sysinfo", sysinfo),
-    sys!(260, "wait4", wait),
     sys!(261, "prlimit64", prlimit64),
     sys!(278, "getrandom", getrandom),
     sys!(283, "membarrier", membarrier),
@@ -564,11 +563,6 @@ fn getcpu(p: &mut Process, a: [u64; 6]) -> Sys {
     Ok(SysResult::Ret(0))
 }
 
-fn wait(_p: &mut Process, _a: [u64; 6]) -> Sys {
-    // The guest cannot create children (no clone/fork/execve), so there is nothing to wait for.
-    fail(libc::ECHILD)
-}
-
 // ---------------------------------------------------------------------------------------
 // futex: single-threaded semantics.
 
@@ -796,7 +790,7 @@ mod tests {
             "totalram"
         );
         assert_eq!(
-            call(&mut p, 260, &[-1i64 as u64, 0, 0, 0]),
+            call(&mut p, 260, &[1, 0, 0, 0]), // init is never our child
             err(libc::ECHILD)
         );
         // getrlimit(RLIMIT_NOFILE) and the recorded-but-not-applied RLIMIT_STACK.

@@ -18,6 +18,7 @@ pub mod fs;
 pub mod guest;
 pub mod info;
 pub mod io;
+pub mod process_ctl;
 pub mod signal;
 pub mod state;
 
@@ -40,7 +41,11 @@ impl SysResult {
     /// The result of a host libc call: `-errno` when it returned -1.
     pub fn host(r: i64) -> SysResult {
         if r == -1 {
-            SysResult::Ret(-(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) as i64))
+            SysResult::Ret(
+                -(std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EIO) as i64),
+            )
         } else {
             SysResult::Ret(r)
         }
@@ -70,7 +75,14 @@ pub struct Syscall {
 
 /// Every family's table.
 fn tables() -> &'static [&'static [Syscall]] {
-    &[core::TABLE, fs::TABLE, io::TABLE, info::TABLE, signal::TABLE]
+    &[
+        core::TABLE,
+        fs::TABLE,
+        io::TABLE,
+        info::TABLE,
+        signal::TABLE,
+        process_ctl::TABLE,
+    ]
 }
 
 fn lookup() -> &'static [Option<Syscall>] {
@@ -78,7 +90,11 @@ fn lookup() -> &'static [Option<Syscall>] {
     TABLE.get_or_init(|| {
         let mut t = vec![None; 512];
         for s in tables().iter().flat_map(|t| t.iter()) {
-            debug_assert!(t[s.nr as usize].is_none(), "syscall {} defined twice", s.name);
+            debug_assert!(
+                t[s.nr as usize].is_none(),
+                "syscall {} defined twice",
+                s.name
+            );
             t[s.nr as usize] = Some(*s);
         }
         t
@@ -95,22 +111,36 @@ pub fn implemented() -> Vec<(u64, &'static str)> {
     lookup().iter().flatten().map(|s| (s.nr, s.name)).collect()
 }
 
-/// Performs the system call in x8 with arguments x0..x5.
+/// Performs the system call in x8 with arguments x0..x5, then (as Linux on its way back to
+/// user space) delivers pending signals: the result may then be a handler's entry, whose
+/// x0 (the signal number) is returned so that the dispatcher's write of x0 keeps it.
 pub fn dispatch(p: &mut Process) -> SysResult {
     let nr = p.cpu.x[8];
-    let args = [p.cpu.x[0], p.cpu.x[1], p.cpu.x[2], p.cpu.x[3], p.cpu.x[4], p.cpu.x[5]];
+    let args = [
+        p.cpu.x[0], p.cpu.x[1], p.cpu.x[2], p.cpu.x[3], p.cpu.x[4], p.cpu.x[5],
+    ];
     p.counters.syscalls += 1;
     match lookup().get(nr as usize).copied().flatten() {
         Some(s) => {
             let r = (s.handler)(p, args);
-            log::trace!("syscall {}({:#x}, {:#x}, {:#x}) = {:?}", s.name, args[0], args[1], args[2], r);
-            r
+            log::trace!(
+                "syscall {}({:#x}, {:#x}, {:#x}) = {:?}",
+                s.name,
+                args[0],
+                args[1],
+                args[2],
+                r
+            );
+            signal::after_syscall(p, nr, args[0], r)
         }
         None => {
             if p.warned.insert(nr) {
-                eprintln!("vmrun: warning: unsupported syscall {nr}{}, returning ENOSYS", unknown_name(nr));
+                eprintln!(
+                    "vmrun: warning: unsupported syscall {nr}{}, returning ENOSYS",
+                    unknown_name(nr)
+                );
             }
-            SysResult::err(libc::ENOSYS)
+            signal::after_syscall(p, nr, args[0], SysResult::err(libc::ENOSYS))
         }
     }
 }
@@ -118,10 +148,6 @@ pub fn dispatch(p: &mut Process) -> SysResult {
 /// A readable name for a syscall number we do not implement.
 fn unknown_name(nr: u64) -> String {
     let known: &[(u64, &str)] = &[
-        (220, "clone"),
-        (435, "clone3"),
-        (221, "execve"),
-        (260, "wait4"),
         (198, "socket"),
         (203, "connect"),
         (200, "bind"),
@@ -130,6 +156,12 @@ fn unknown_name(nr: u64) -> String {
         (22, "epoll_pwait"),
         (73, "ppoll"),
         (72, "pselect6"),
+        (138, "rt_sigqueueinfo"),
+        (240, "rt_tgsigqueueinfo"),
     ];
-    known.iter().find(|k| k.0 == nr).map(|k| format!(" ({})", k.1)).unwrap_or_default()
+    known
+        .iter()
+        .find(|k| k.0 == nr)
+        .map(|k| format!(" ({})", k.1))
+        .unwrap_or_default()
 }

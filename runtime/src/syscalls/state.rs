@@ -8,8 +8,19 @@ pub struct SysState {
     pub sigmask: u64,
     /// Signals sent to ourselves while blocked (bit `sig - 1`), acted upon when unblocked.
     pub sigpending: u64,
+    /// The siginfo of each pending signal (one instance per signal number).
+    pub pending_info: Vec<crate::syscalls::signal::SigInfo>,
+    /// The mask to restore once a signal is delivered (rt_sigsuspend's saved mask; Linux
+    /// `saved_sigmask` with `TIF_RESTORE_SIGMASK`).
+    pub saved_sigmask: Option<u64>,
     /// Alternate signal stack: `(ss_sp, ss_flags, ss_size)`; `None` = disabled.
     pub altstack: Option<(u64, u32, u64)>,
+    /// Guest address of the sigreturn trampoline page (the vDSO's `__kernel_rt_sigreturn`),
+    /// mapped on first use by a handler installed without SA_RESTORER; 0 = not mapped.
+    pub sigtramp: u64,
+    /// Address and ESR of the last synchronous fault (Linux `thread.fault_address` and
+    /// `thread.fault_code`), reported in every later signal frame as the kernel does.
+    pub last_fault: (u64, u64),
     /// Thread name (prctl PR_SET_NAME); `None` = the executable's base name.
     pub comm: Option<[u8; 16]>,
     /// set_tid_address pointer (clear_child_tid).

@@ -1,0 +1,1191 @@
+//! Lowering of guest IR to Cranelift IR, shared by the JIT tiers (and later AOT).
+//!
+//! A [`Region`] (one IR block for the baseline tier; a guest function or hot loop of many
+//! blocks for the optimizing tier) becomes one Cranelift function
+//! `fn(cpu: *mut CpuState, ctx: *mut JitContext) -> i64` with the `tail` calling convention.
+//!
+//! - Guest X registers, SP and NZCV live in Cranelift variables (SSA) inside the region: loaded
+//!   once at entry, written back at every exit. Helper calls that declare `gpr` spill before
+//!   and reload after; the others (vector FP/SIMD) leave them in host registers.
+//! - Direct branches to blocks of the region are Cranelift jumps; exits to other known guest
+//!   addresses tail-call the target translation through a chain slot when the runtime has one
+//!   (patchable chaining without returning to the dispatcher), else return [`exit::CONTINUE`].
+//! - NZCV is computed lazily where it can be: a condition read right after the compare or
+//!   flag-setting op that produced it becomes one host compare of the original operands.
+//! - Guest memory accesses are inline: range check, page-permission check, host access at
+//!   `mem_base + addr`; anything unusual (fault, page crossing, code page written) goes to a
+//!   runtime slow path that implements the interpreter's exact semantics.
+
+use std::collections::HashMap;
+use std::mem::offset_of;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    self, types, AbiParam, Function, InstBuilder, MemFlagsData, Signature, Type, UserFuncName,
+    Value,
+};
+use cranelift_codegen::isa::{CallConv, TargetIsa};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+
+use crate::ir::{BinOp, Block, Helper, Op, Reg, Temp, TrapKind, UnOp, Width};
+use crate::state::CpuState;
+
+/// Values returned by translated code.
+pub mod exit {
+    /// Continue at `cpu.pc` (set by the code).
+    pub const CONTINUE: i64 = 0;
+    /// Perform the system call in x8; `cpu.pc` is the next instruction.
+    pub const SYSCALL: i64 = 1;
+    /// The instruction at `cpu.pc` faulted; details in the context.
+    pub const FAULT: i64 = 2;
+    /// The instruction at `cpu.pc` trapped; kind and word in the context.
+    pub const TRAP: i64 = 3;
+}
+
+/// Slow-path result meaning "the store hit a page holding translated code".
+pub const STORE_HIT_CODE: i64 = 2;
+
+/// Run-time context shared between translated code and the runtime (`#[repr(C)]`: the
+/// lowering addresses its fields by offset).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct JitContext {
+    /// Host address of guest address 0.
+    pub mem_base: u64,
+    /// Host address of the per-page permission table.
+    pub perms: u64,
+    /// Host address of the chain-slot table (one code pointer or 0 per slot).
+    pub chain: u64,
+    /// Opaque pointer for the runtime's slow paths.
+    pub runtime: u64,
+    /// Set to 1 by the `load` slow path when the access faulted.
+    pub status: u64,
+    /// Trap kind code (see [`trap_code`]) when code returns [`exit::TRAP`].
+    pub trap_kind: u64,
+    /// Trapping instruction word.
+    pub trap_insn: u64,
+}
+
+/// Numeric code of a trap kind in [`JitContext::trap_kind`].
+pub fn trap_code(kind: TrapKind) -> u64 {
+    match kind {
+        TrapKind::Undefined => 0,
+        TrapKind::Breakpoint => 1,
+        TrapKind::PermanentlyUndefined => 2,
+        TrapKind::FetchFault => 3,
+    }
+}
+
+/// Inverse of [`trap_code`].
+pub fn trap_from_code(code: u64) -> TrapKind {
+    match code {
+        1 => TrapKind::Breakpoint,
+        2 => TrapKind::PermanentlyUndefined,
+        3 => TrapKind::FetchFault,
+        _ => TrapKind::Undefined,
+    }
+}
+
+/// Runtime entry points the generated code calls (all `extern "C"`, returning i64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Callee {
+    /// `load(ctx, addr, size) -> value`; on a fault it records it and sets
+    /// [`JitContext::status`] to 1.
+    Load,
+    /// `store(ctx, addr, size, value) -> 0 | FAULT(1) | STORE_HIT_CODE`.
+    Store,
+    /// `load_vec(ctx, cpu, addr, size, reg) -> 0 | 1`.
+    LoadVec,
+    /// `store_vec(ctx, cpu, addr, size, reg) -> 0 | 1 | STORE_HIT_CODE`.
+    StoreVec,
+    /// `helper(ctx, cpu, helper, insn) -> 0 | 1 (fault)`.
+    Helper,
+}
+
+impl Callee {
+    fn params(self) -> usize {
+        match self {
+            Callee::Load => 3,
+            Callee::Store | Callee::Helper => 4,
+            Callee::LoadVec | Callee::StoreVec => 5,
+        }
+    }
+}
+
+/// What the lowering needs from its user (the JIT or the AOT compiler).
+pub trait Env {
+    /// The address of a runtime entry point, as a value in the function being built.
+    fn callee(&mut self, b: &mut FunctionBuilder, c: Callee) -> Value;
+    /// The address of a helper, as a value in the function being built.
+    fn helper(&mut self, b: &mut FunctionBuilder, h: &'static Helper) -> Value;
+    /// A chain slot for an exit to `target`, or `None` to always return to the dispatcher.
+    fn chain_slot(&mut self, target: u64) -> Option<u32>;
+}
+
+/// Lowering parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct LowerConfig {
+    /// Size of the guest address space (accesses at or above it fault).
+    pub guest_space: u64,
+    /// Permission bits of the page table (must match the runtime's).
+    pub perm_read: u8,
+    /// Write permission bit.
+    pub perm_write: u8,
+    /// "Holds translated code" bit.
+    pub perm_code: u8,
+}
+
+/// A translation unit: IR blocks, the first being the entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Region<'a> {
+    /// The blocks; `blocks[0]` is entered first.
+    pub blocks: &'a [&'a Block],
+}
+
+/// The signature of every translated region.
+pub fn region_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::Tail);
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.returns.push(AbiParam::new(types::I64));
+    sig
+}
+
+fn callee_signature(c: Callee) -> Signature {
+    let mut sig = Signature::new(CallConv::SystemV);
+    for _ in 0..c.params() {
+        sig.params.push(AbiParam::new(types::I64));
+    }
+    sig.returns.push(AbiParam::new(types::I64));
+    sig
+}
+
+/// Number of cached registers: X0..X30, SP (31), NZCV (32).
+const NREGS: usize = 33;
+const NZCV: usize = 32;
+
+fn reg_offset(r: usize) -> i32 {
+    if r == NZCV {
+        offset_of!(CpuState, nzcv) as i32
+    } else {
+        (offset_of!(CpuState, x) + 8 * r) as i32
+    }
+}
+
+fn vreg_offset(r: u8) -> i32 {
+    (offset_of!(CpuState, v) + 16 * r as usize) as i32
+}
+
+/// How the current NZCV value was produced, for lazy condition evaluation.
+#[derive(Clone, Copy, Debug)]
+enum Flags {
+    /// SUBS/CMP of a and b at a width (values already reduced to the width).
+    Sub { a: Value, b: Value, r: Value },
+    /// ADDS/CMN with no carry in: result r.
+    Add { r: Value },
+    /// ANDS/TST: result r; C = V = 0.
+    Logic { r: Value },
+}
+
+/// A cold exit block whose body is emitted after the current block is terminated (the
+/// frontend cannot leave a block half-filled).
+#[derive(Clone, Copy, Debug)]
+enum Deferred {
+    /// Write back registers, pc = this, return FAULT.
+    Fault(u64),
+    /// Leave the region for this guest address.
+    Exit(u64),
+    /// Return this code with the state already in memory.
+    Return(i64),
+}
+
+/// What a temporary was defined as, for pattern matching (SUBS = AddFlags(a, Not(b), 1)).
+#[derive(Clone, Copy, Debug)]
+enum TempDef {
+    Const(u64),
+    Not(Width, Temp),
+    Other,
+}
+
+struct Lower<'a, 'f, E: Env> {
+    b: FunctionBuilder<'f>,
+    env: &'a mut E,
+    cfg: LowerConfig,
+    cpu: Value,
+    ctx: Value,
+    mem_base: Value,
+    perms: Value,
+    vars: [Variable; NREGS],
+    tracked: [bool; NREGS],
+    written: [bool; NREGS],
+    blocks: HashMap<u64, ir::Block>,
+    region_sig: ir::SigRef,
+    callee_sigs: HashMap<Callee, ir::SigRef>,
+    // Per IR block:
+    temps: Vec<Option<Value>>,
+    defs: Vec<TempDef>,
+    flags: Option<Flags>,
+    cur_pc: u64,
+    fault_exit: Option<(u64, ir::Block)>,
+    store_pending: bool,
+    smc: Variable,
+    deferred: Vec<(ir::Block, Deferred)>,
+}
+
+fn mem_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+fn state_flags() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+fn width_ty(w: Width) -> Type {
+    match w {
+        Width::W32 => types::I32,
+        Width::W64 => types::I64,
+    }
+}
+
+/// Lowers `region` into a new Cranelift function named `name`.
+pub fn lower_region<E: Env>(
+    region: Region,
+    env: &mut E,
+    cfg: LowerConfig,
+    isa: &dyn TargetIsa,
+    fctx: &mut FunctionBuilderContext,
+    name: UserFuncName,
+) -> Function {
+    let mut func = Function::with_name_signature(name, region_signature());
+    let mut b = FunctionBuilder::new(&mut func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let cpu = b.block_params(entry)[0];
+    let ctx = b.block_params(entry)[1];
+    let mem_base = b.ins().load(
+        types::I64,
+        state_flags(),
+        ctx,
+        offset_of!(JitContext, mem_base) as i32,
+    );
+    let perms = b.ins().load(
+        types::I64,
+        state_flags(),
+        ctx,
+        offset_of!(JitContext, perms) as i32,
+    );
+    let vars: [Variable; NREGS] = std::array::from_fn(|_| b.declare_var(types::I64));
+    let smc = b.declare_var(types::I8);
+    let zero8 = b.ins().iconst(types::I8, 0);
+    b.def_var(smc, zero8);
+
+    // Which registers the region reads or writes.
+    let mut tracked = [false; NREGS];
+    let mut written = [false; NREGS];
+    for blk in region.blocks {
+        for op in &blk.ops {
+            match op {
+                Op::Get { reg: Reg::X(n), .. } => tracked[*n as usize] = true,
+                Op::Set { reg: Reg::X(n), .. } => written[*n as usize] = true,
+                Op::Get { reg: Reg::Nzcv, .. } | Op::Cond { .. } => tracked[NZCV] = true,
+                Op::Set { reg: Reg::Nzcv, .. } | Op::AddFlags { .. } | Op::LogicFlags { .. } => {
+                    written[NZCV] = true
+                }
+                _ => {}
+            }
+        }
+    }
+    for r in 0..NREGS {
+        tracked[r] |= written[r];
+        if tracked[r] {
+            let v = b.ins().load(types::I64, state_flags(), cpu, reg_offset(r));
+            b.def_var(vars[r], v);
+        }
+    }
+    let region_sig = b.import_signature(region_signature());
+    let mut blocks = HashMap::new();
+    for blk in region.blocks {
+        blocks.entry(blk.pc).or_insert_with(|| b.create_block());
+    }
+    let first = blocks[&region.blocks[0].pc];
+    b.ins().jump(first, &[]);
+
+    let mut l = Lower {
+        b,
+        env,
+        cfg,
+        cpu,
+        ctx,
+        mem_base,
+        perms,
+        vars,
+        tracked,
+        written,
+        blocks,
+        region_sig,
+        callee_sigs: HashMap::new(),
+        temps: Vec::new(),
+        defs: Vec::new(),
+        flags: None,
+        cur_pc: 0,
+        fault_exit: None,
+        store_pending: false,
+        smc,
+        deferred: Vec::new(),
+    };
+    let mut done = std::collections::HashSet::new();
+    for blk in region.blocks {
+        if done.insert(blk.pc) {
+            l.lower_block(blk);
+        }
+    }
+    l.b.seal_all_blocks();
+    l.b.finalize(isa.frontend_config());
+    func
+}
+
+impl<E: Env> Lower<'_, '_, E> {
+    fn t(&self, t: Temp) -> Value {
+        self.temps[t.0 as usize].expect("verified IR defines temps before use")
+    }
+
+    fn def(&mut self, d: crate::ir::Dst, v: Value, how: TempDef) {
+        self.temps[d.0 as usize] = Some(v);
+        self.defs[d.0 as usize] = how;
+    }
+
+    fn iconst(&mut self, ty: Type, v: u64) -> Value {
+        let v = if ty == types::I32 {
+            v as u32 as i64
+        } else {
+            v as i64
+        };
+        self.b.ins().iconst(ty, v)
+    }
+
+    /// Reduces an i64 temp to the width's type.
+    fn narrow(&mut self, w: Width, v: Value) -> Value {
+        match w {
+            Width::W64 => v,
+            Width::W32 => self.b.ins().ireduce(types::I32, v),
+        }
+    }
+
+    /// Zero-extends a width-typed value back to i64.
+    fn widen(&mut self, w: Width, v: Value) -> Value {
+        match w {
+            Width::W64 => v,
+            Width::W32 => self.b.ins().uextend(types::I64, v),
+        }
+    }
+
+    fn callee_sig(&mut self, c: Callee) -> ir::SigRef {
+        if let Some(s) = self.callee_sigs.get(&c) {
+            return *s;
+        }
+        let s = self.b.import_signature(callee_signature(c));
+        self.callee_sigs.insert(c, s);
+        s
+    }
+
+    fn call(&mut self, c: Callee, args: &[Value]) -> Value {
+        let sig = self.callee_sig(c);
+        let f = self.env.callee(&mut self.b, c);
+        let inst = self.b.ins().call_indirect(sig, f, args);
+        self.b.inst_results(inst)[0]
+    }
+
+    /// Writes every register the region may have changed back to the CPU state.
+    fn spill(&mut self) {
+        for r in 0..NREGS {
+            if self.written[r] {
+                let v = self.b.use_var(self.vars[r]);
+                self.b
+                    .ins()
+                    .store(state_flags(), v, self.cpu, reg_offset(r));
+            }
+        }
+    }
+
+    /// Reloads every cached register from the CPU state (after a helper changed it).
+    fn reload(&mut self) {
+        for r in 0..NREGS {
+            if self.tracked[r] {
+                let v = self
+                    .b
+                    .ins()
+                    .load(types::I64, state_flags(), self.cpu, reg_offset(r));
+                self.b.def_var(self.vars[r], v);
+            }
+        }
+        self.flags = None;
+    }
+
+    fn set_pc(&mut self, pc: Value) {
+        self.b
+            .ins()
+            .store(state_flags(), pc, self.cpu, offset_of!(CpuState, pc) as i32);
+    }
+
+    fn ret(&mut self, code: i64) {
+        let v = self.b.ins().iconst(types::I64, code);
+        self.b.ins().return_(&[v]);
+    }
+
+    /// Leaves the region for a known guest address: chained tail call when possible.
+    fn exit_to(&mut self, target: u64) {
+        self.spill();
+        let pc = self.iconst(types::I64, target);
+        self.set_pc(pc);
+        match self.env.chain_slot(target) {
+            Some(slot) => {
+                let table = self.b.ins().load(
+                    types::I64,
+                    state_flags(),
+                    self.ctx,
+                    offset_of!(JitContext, chain) as i32,
+                );
+                let code = self.b.ins().load(
+                    types::I64,
+                    MemFlagsData::new().with_notrap(),
+                    table,
+                    8 * slot as i32,
+                );
+                let chained = self.b.create_block();
+                let back = self.b.create_block();
+                self.b.ins().brif(code, chained, &[], back, &[]);
+                self.b.switch_to_block(chained);
+                let (cpu, ctx, sig) = (self.cpu, self.ctx, self.region_sig);
+                self.b.ins().return_call_indirect(sig, code, &[cpu, ctx]);
+                self.b.switch_to_block(back);
+                self.ret(exit::CONTINUE);
+            }
+            None => self.ret(exit::CONTINUE),
+        }
+    }
+
+    /// A block (shared per guest instruction) that leaves with FAULT at the current pc.
+    fn fault_block(&mut self) -> ir::Block {
+        if let Some((pc, blk)) = self.fault_exit {
+            if pc == self.cur_pc {
+                return blk;
+            }
+        }
+        let blk = self.defer(Deferred::Fault(self.cur_pc));
+        self.fault_exit = Some((self.cur_pc, blk));
+        blk
+    }
+
+    fn defer(&mut self, d: Deferred) -> ir::Block {
+        let blk = self.b.create_block();
+        if !matches!(d, Deferred::Exit(_)) {
+            self.b.set_cold_block(blk);
+        }
+        self.deferred.push((blk, d));
+        blk
+    }
+
+    /// Emits the deferred exit blocks (the current block must be terminated).
+    fn flush_deferred(&mut self) {
+        while let Some((blk, d)) = self.deferred.pop() {
+            self.b.switch_to_block(blk);
+            match d {
+                Deferred::Fault(pc) => {
+                    self.spill();
+                    let pcv = self.iconst(types::I64, pc);
+                    self.set_pc(pcv);
+                    self.ret(exit::FAULT);
+                }
+                Deferred::Exit(target) => self.exit_to(target),
+                Deferred::Return(code) => self.ret(code),
+            }
+        }
+    }
+
+    /// Emits the inline check of `[addr, addr+size)` for `need` (under `mask`); switches to
+    /// the fast block and returns (fast, slow) blocks. The caller fills both.
+    fn check_access(
+        &mut self,
+        addr: Value,
+        size: u8,
+        mask: u8,
+        need: u8,
+    ) -> (ir::Block, ir::Block) {
+        let inrange = self.b.create_block();
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let limit = self.iconst(types::I64, self.cfg.guest_space - 16);
+        let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, addr, limit);
+        self.b.ins().brif(ok, inrange, &[], slow, &[]);
+        self.b.switch_to_block(inrange);
+        let page = self.b.ins().ushr_imm_u(addr, 12);
+        let entry = self.b.ins().iadd(self.perms, page);
+        let p = self
+            .b
+            .ins()
+            .uload8(types::I32, MemFlagsData::new().with_notrap(), entry, 0);
+        let m = self.b.ins().band_imm_u(p, mask as i64);
+        let ok1 = self.b.ins().icmp_imm_u(IntCC::Equal, m, need as i64);
+        let off = self.b.ins().band_imm_u(addr, 0xfff);
+        let ok2 = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, off, 4096 - size as i64);
+        let ok = self.b.ins().band(ok1, ok2);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        (fast, slow)
+    }
+
+    fn host_addr(&mut self, addr: Value) -> Value {
+        self.b.ins().iadd(self.mem_base, addr)
+    }
+
+    fn load(&mut self, addr: Value, size: u8) -> Value {
+        let r = self.cfg.perm_read;
+        let (_, slow) = self.check_access(addr, size, r, r);
+        let join = self.b.create_block();
+        let result = self.b.append_block_param(join, types::I64);
+        let host = self.host_addr(addr);
+        let v = match size {
+            1 => self.b.ins().uload8(types::I64, mem_flags(), host, 0),
+            2 => self.b.ins().uload16(types::I64, mem_flags(), host, 0),
+            4 => self.b.ins().uload32(mem_flags(), host, 0),
+            _ => self.b.ins().load(types::I64, mem_flags(), host, 0),
+        };
+        self.b.ins().jump(join, &[v.into()]);
+        self.b.switch_to_block(slow);
+        let sz = self.iconst(types::I64, size as u64);
+        let ctx = self.ctx;
+        let v = self.call(Callee::Load, &[ctx, addr, sz]);
+        let status = self.b.ins().load(
+            types::I64,
+            state_flags(),
+            ctx,
+            offset_of!(JitContext, status) as i32,
+        );
+        let fault = self.fault_block();
+        self.b.ins().brif(status, fault, &[], join, &[v.into()]);
+        self.b.switch_to_block(join);
+        result
+    }
+
+    /// After a slow-path store: fault, or remember that code may have changed.
+    fn store_status(&mut self, status: Value, join: ir::Block) {
+        let fault = self.fault_block();
+        let not_fault = self.b.create_block();
+        let is_fault = self.b.ins().icmp_imm_u(IntCC::Equal, status, 1);
+        self.b.ins().brif(is_fault, fault, &[], not_fault, &[]);
+        self.b.switch_to_block(not_fault);
+        let hit = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::Equal, status, STORE_HIT_CODE);
+        let old = self.b.use_var(self.smc);
+        let smc = self.b.ins().bor(old, hit);
+        self.b.def_var(self.smc, smc);
+        self.b.ins().jump(join, &[]);
+        self.store_pending = true;
+    }
+
+    fn store(&mut self, addr: Value, val: Value, size: u8) {
+        let (w, c) = (self.cfg.perm_write, self.cfg.perm_code);
+        let (_, slow) = self.check_access(addr, size, w | c, w);
+        let join = self.b.create_block();
+        let host = self.host_addr(addr);
+        match size {
+            1 => self.b.ins().istore8(mem_flags(), val, host, 0),
+            2 => self.b.ins().istore16(mem_flags(), val, host, 0),
+            4 => self.b.ins().istore32(mem_flags(), val, host, 0),
+            _ => self.b.ins().store(mem_flags(), val, host, 0),
+        };
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        let sz = self.iconst(types::I64, size as u64);
+        let ctx = self.ctx;
+        let status = self.call(Callee::Store, &[ctx, addr, sz, val]);
+        self.store_status(status, join);
+        self.b.switch_to_block(join);
+    }
+
+    fn load_vec(&mut self, reg: u8, addr: Value, size: u8) {
+        let r = self.cfg.perm_read;
+        let (_, slow) = self.check_access(addr, size, r, r);
+        let join = self.b.create_block();
+        let host = self.host_addr(addr);
+        let off = vreg_offset(reg);
+        let (lo, hi) = match size {
+            16 => {
+                let lo = self.b.ins().load(types::I64, mem_flags(), host, 0);
+                let hi = self.b.ins().load(types::I64, mem_flags(), host, 8);
+                (lo, hi)
+            }
+            _ => {
+                let lo = match size {
+                    1 => self.b.ins().uload8(types::I64, mem_flags(), host, 0),
+                    2 => self.b.ins().uload16(types::I64, mem_flags(), host, 0),
+                    4 => self.b.ins().uload32(mem_flags(), host, 0),
+                    _ => self.b.ins().load(types::I64, mem_flags(), host, 0),
+                };
+                (lo, self.b.ins().iconst(types::I64, 0))
+            }
+        };
+        self.b.ins().store(state_flags(), lo, self.cpu, off);
+        self.b.ins().store(state_flags(), hi, self.cpu, off + 8);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        let sz = self.iconst(types::I64, size as u64);
+        let rg = self.iconst(types::I64, reg as u64);
+        let (ctx, cpu) = (self.ctx, self.cpu);
+        let status = self.call(Callee::LoadVec, &[ctx, cpu, addr, sz, rg]);
+        let fault = self.fault_block();
+        self.b.ins().brif(status, fault, &[], join, &[]);
+        self.b.switch_to_block(join);
+    }
+
+    fn store_vec(&mut self, reg: u8, addr: Value, size: u8) {
+        let (w, c) = (self.cfg.perm_write, self.cfg.perm_code);
+        let (_, slow) = self.check_access(addr, size, w | c, w);
+        let join = self.b.create_block();
+        let host = self.host_addr(addr);
+        let off = vreg_offset(reg);
+        let lo = self.b.ins().load(types::I64, state_flags(), self.cpu, off);
+        match size {
+            1 => self.b.ins().istore8(mem_flags(), lo, host, 0),
+            2 => self.b.ins().istore16(mem_flags(), lo, host, 0),
+            4 => self.b.ins().istore32(mem_flags(), lo, host, 0),
+            _ => self.b.ins().store(mem_flags(), lo, host, 0),
+        };
+        if size == 16 {
+            let hi = self
+                .b
+                .ins()
+                .load(types::I64, state_flags(), self.cpu, off + 8);
+            self.b.ins().store(mem_flags(), hi, host, 8);
+        }
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        let sz = self.iconst(types::I64, size as u64);
+        let rg = self.iconst(types::I64, reg as u64);
+        let (ctx, cpu) = (self.ctx, self.cpu);
+        let status = self.call(Callee::StoreVec, &[ctx, cpu, addr, sz, rg]);
+        self.store_status(status, join);
+        self.b.switch_to_block(join);
+    }
+
+    /// At an instruction boundary after a store that reported written code: leave the
+    /// region so the dispatcher drops stale translations before running more code.
+    fn smc_check(&mut self, next_pc: u64) {
+        if !std::mem::take(&mut self.store_pending) {
+            return;
+        }
+        let smc = self.b.use_var(self.smc);
+        let out = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(out);
+        self.b.ins().brif(smc, out, &[], cont, &[]);
+        self.b.switch_to_block(out);
+        self.spill();
+        let pc = self.iconst(types::I64, next_pc);
+        self.set_pc(pc);
+        self.ret(exit::CONTINUE);
+        self.b.switch_to_block(cont);
+    }
+
+    fn bin(&mut self, op: BinOp, w: Width, a: Value, b: Value) -> Value {
+        let ty = width_ty(w);
+        let (a, b) = (self.narrow(w, a), self.narrow(w, b));
+        let ins = self.b.ins();
+        let r = match op {
+            BinOp::Add => ins.iadd(a, b),
+            BinOp::Sub => ins.isub(a, b),
+            BinOp::And => ins.band(a, b),
+            BinOp::Or => ins.bor(a, b),
+            BinOp::Xor => ins.bxor(a, b),
+            // Cranelift takes shift and rotate amounts modulo the type width, as A64 does.
+            BinOp::Shl => ins.ishl(a, b),
+            BinOp::Lshr => ins.ushr(a, b),
+            BinOp::Ashr => ins.sshr(a, b),
+            BinOp::Ror => ins.rotr(a, b),
+            BinOp::Mul => ins.imul(a, b),
+            BinOp::UMulH => ins.umulhi(a, b),
+            BinOp::SMulH => ins.smulhi(a, b),
+            BinOp::UDiv => {
+                // A64: x / 0 = 0. Divide by 1 instead of trapping, then select 0.
+                let zero = self.b.ins().icmp_imm_u(IntCC::Equal, b, 0);
+                let one = self.b.ins().iconst(ty, 1);
+                let safe = self.b.ins().select(zero, one, b);
+                let q = self.b.ins().udiv(a, safe);
+                let z = self.b.ins().iconst(ty, 0);
+                self.b.ins().select(zero, z, q)
+            }
+            BinOp::SDiv => {
+                // x / 0 = 0 and MIN / -1 = MIN (no trap): divide by 1 in both cases.
+                let zero = self.b.ins().icmp_imm_u(IntCC::Equal, b, 0);
+                let min = if w == Width::W64 {
+                    i64::MIN as u64
+                } else {
+                    i32::MIN as u32 as u64
+                };
+                let minv = self.iconst(ty, min);
+                let is_min = self.b.ins().icmp(IntCC::Equal, a, minv);
+                let neg1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let ovf = self.b.ins().band(is_min, neg1);
+                let bad = self.b.ins().bor(zero, ovf);
+                let one = self.b.ins().iconst(ty, 1);
+                let safe = self.b.ins().select(bad, one, b);
+                let q = self.b.ins().sdiv(a, safe);
+                let z = self.b.ins().iconst(ty, 0);
+                self.b.ins().select(zero, z, q)
+            }
+        };
+        self.widen(w, r)
+    }
+
+    fn un(&mut self, op: UnOp, w: Width, a: Value) -> Value {
+        let ty = width_ty(w);
+        let a = self.narrow(w, a);
+        let r = match op {
+            UnOp::Not => self.b.ins().bnot(a),
+            UnOp::Neg => self.b.ins().ineg(a),
+            UnOp::Clz => self.b.ins().clz(a),
+            UnOp::Cls => self.b.ins().cls(a),
+            UnOp::Rbit => self.b.ins().bitrev(a),
+            UnOp::Rev => self.b.ins().bswap(a),
+            UnOp::Rev16 => {
+                let m = self.iconst(ty, 0x00ff_00ff_00ff_00ff);
+                let hi = self.b.ins().ushr_imm_u(a, 8);
+                let hi = self.b.ins().band(hi, m);
+                let lo = self.b.ins().band(a, m);
+                let lo = self.b.ins().ishl_imm_u(lo, 8);
+                self.b.ins().bor(hi, lo)
+            }
+            UnOp::Rev32 => {
+                let s = self.b.ins().bswap(a);
+                if w == Width::W64 {
+                    self.b.ins().rotl_imm_u(s, 32)
+                } else {
+                    s
+                }
+            }
+            UnOp::Sext8 | UnOp::Sext16 | UnOp::Sext32 => {
+                let small = match op {
+                    UnOp::Sext8 => types::I8,
+                    UnOp::Sext16 => types::I16,
+                    _ => types::I32,
+                };
+                let n = if ty == small {
+                    a
+                } else {
+                    self.b.ins().ireduce(small, a)
+                };
+                if ty == small {
+                    n
+                } else {
+                    self.b.ins().sextend(ty, n)
+                }
+            }
+        };
+        self.widen(w, r)
+    }
+
+    /// Packs N, Z, C, V (i8 booleans) into the architectural NZCV word.
+    fn pack(&mut self, n: Value, z: Value, c: Value, v: Value) -> Value {
+        let mut acc = None;
+        for (bit, shift) in [(n, 31), (z, 30), (c, 29), (v, 28)] {
+            let x = self.b.ins().uextend(types::I64, bit);
+            let x = self.b.ins().ishl_imm_u(x, shift);
+            acc = Some(match acc {
+                None => x,
+                Some(a) => self.b.ins().bor(a, x),
+            });
+        }
+        acc.expect("four flags")
+    }
+
+    /// AddWithCarry at width w: defines NZCV and returns the i64 result.
+    fn add_flags(&mut self, w: Width, a: Temp, b: Temp, carry: Temp) -> Value {
+        let ty = width_ty(w);
+        let (av, bv, cv) = (self.t(a), self.t(b), self.t(carry));
+        let (x, y) = (self.narrow(w, av), self.narrow(w, bv));
+        let c = self.narrow(w, cv);
+        let one = self.b.ins().iconst(ty, 1);
+        let c = self.b.ins().band(c, one);
+        let s = self.b.ins().iadd(x, y);
+        let r = self.b.ins().iadd(s, c);
+        let n = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
+        let z = self.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
+        let c1 = self.b.ins().icmp(IntCC::UnsignedLessThan, s, x);
+        let c2 = self.b.ins().icmp(IntCC::UnsignedLessThan, r, s);
+        let cf = self.b.ins().bor(c1, c2);
+        // Signed overflow: operands of equal sign, result of the other sign.
+        let xr = self.b.ins().bxor(x, r);
+        let yr = self.b.ins().bxor(y, r);
+        let both = self.b.ins().band(xr, yr);
+        let vf = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, both, 0);
+        let nzcv = self.pack(n, z, cf, vf);
+        self.b.def_var(self.vars[NZCV], nzcv);
+        // Remember the producer for lazy conditions.
+        let carry_const = match self.defs[carry.0 as usize] {
+            TempDef::Const(k) => Some(k & 1),
+            _ => None,
+        };
+        self.flags = match (carry_const, self.defs[b.0 as usize]) {
+            (Some(1), TempDef::Not(nw, orig)) if nw == w => {
+                let ov = self.t(orig);
+                let orig = self.narrow(w, ov);
+                Some(Flags::Sub { a: x, b: orig, r })
+            }
+            (Some(0), _) => Some(Flags::Add { r }),
+            _ => None,
+        };
+        self.widen(w, r)
+    }
+
+    fn logic_flags(&mut self, w: Width, a: Temp) {
+        let av = self.t(a);
+        let r = self.narrow(w, av);
+        let n = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
+        let z = self.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
+        let f = self.b.ins().iconst(types::I8, 0);
+        let nzcv = self.pack(n, z, f, f);
+        self.b.def_var(self.vars[NZCV], nzcv);
+        self.flags = Some(Flags::Logic { r });
+    }
+
+    /// Condition `cond` as an i8 boolean: from the known flag producer when possible.
+    fn cond(&mut self, cond: u8) -> Value {
+        if cond >= 14 {
+            return self.b.ins().iconst(types::I8, 1);
+        }
+        let direct = match self.flags {
+            Some(Flags::Sub { a, b, r, .. }) => {
+                let cc = match cond {
+                    0 => Some(IntCC::Equal),
+                    1 => Some(IntCC::NotEqual),
+                    2 => Some(IntCC::UnsignedGreaterThanOrEqual),
+                    3 => Some(IntCC::UnsignedLessThan),
+                    8 => Some(IntCC::UnsignedGreaterThan),
+                    9 => Some(IntCC::UnsignedLessThanOrEqual),
+                    10 => Some(IntCC::SignedGreaterThanOrEqual),
+                    11 => Some(IntCC::SignedLessThan),
+                    12 => Some(IntCC::SignedGreaterThan),
+                    13 => Some(IntCC::SignedLessThanOrEqual),
+                    _ => None,
+                };
+                match (cc, cond) {
+                    (Some(cc), _) => Some(self.b.ins().icmp(cc, a, b)),
+                    (None, 4) => Some(self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0)),
+                    (None, 5) => Some(self.b.ins().icmp_imm_s(
+                        IntCC::SignedGreaterThanOrEqual,
+                        r,
+                        0,
+                    )),
+                    _ => None,
+                }
+            }
+            Some(Flags::Add { r, .. }) => match cond {
+                0 => Some(self.b.ins().icmp_imm_u(IntCC::Equal, r, 0)),
+                1 => Some(self.b.ins().icmp_imm_u(IntCC::NotEqual, r, 0)),
+                4 => Some(self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0)),
+                5 => Some(
+                    self.b
+                        .ins()
+                        .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, r, 0),
+                ),
+                _ => None,
+            },
+            Some(Flags::Logic { r, .. }) => {
+                // C = V = 0: GE is N == 0, GT is !Z && !N, HS/HI never, VS never.
+                let cc = match cond {
+                    0 => Some((IntCC::Equal, true)),
+                    1 => Some((IntCC::NotEqual, true)),
+                    4 | 11 => Some((IntCC::SignedLessThan, true)),
+                    5 | 10 => Some((IntCC::SignedGreaterThanOrEqual, true)),
+                    12 => Some((IntCC::SignedGreaterThan, true)),
+                    13 => Some((IntCC::SignedLessThanOrEqual, true)),
+                    2 | 6 | 8 => Some((IntCC::Equal, false)),
+                    3 | 7 | 9 => Some((IntCC::NotEqual, false)),
+                    _ => None,
+                };
+                match cc {
+                    Some((cc, true)) => Some(self.b.ins().icmp_imm_u(cc, r, 0)),
+                    Some((IntCC::Equal, false)) => Some(self.b.ins().iconst(types::I8, 0)),
+                    Some(_) => Some(self.b.ins().iconst(types::I8, 1)),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        if let Some(v) = direct {
+            return v;
+        }
+        // Generic: read the packed flags.
+        let nzcv = self.b.use_var(self.vars[NZCV]);
+        let bit = |l: &mut Self, s: i64| {
+            let x = l.b.ins().ushr_imm_u(nzcv, s);
+            l.b.ins().band_imm_u(x, 1)
+        };
+        let (n, z, c, v) = (bit(self, 31), bit(self, 30), bit(self, 29), bit(self, 28));
+        let base = match cond >> 1 {
+            0 => z,
+            1 => c,
+            2 => n,
+            3 => v,
+            4 => {
+                let nz = self.b.ins().bxor_imm_u(z, 1);
+                self.b.ins().band(c, nz)
+            }
+            5 => {
+                let x = self.b.ins().bxor(n, v);
+                self.b.ins().bxor_imm_u(x, 1)
+            }
+            _ => {
+                let x = self.b.ins().bxor(n, v);
+                let nv = self.b.ins().bxor_imm_u(x, 1);
+                let nz = self.b.ins().bxor_imm_u(z, 1);
+                self.b.ins().band(nv, nz)
+            }
+        };
+        let base = if cond & 1 == 1 {
+            self.b.ins().bxor_imm_u(base, 1)
+        } else {
+            base
+        };
+        self.b.ins().icmp_imm_u(IntCC::NotEqual, base, 0)
+    }
+
+    fn target_block(&mut self, pc: u64) -> ir::Block {
+        match self.blocks.get(&pc) {
+            Some(b) => *b,
+            None => self.defer(Deferred::Exit(pc)),
+        }
+    }
+
+    fn lower_block(&mut self, blk: &Block) {
+        let cl = self.blocks[&blk.pc];
+        self.b.switch_to_block(cl);
+        self.temps = vec![None; blk.temps as usize];
+        self.defs = vec![TempDef::Other; blk.temps as usize];
+        self.flags = None;
+        self.fault_exit = None;
+        self.store_pending = false;
+        for op in &blk.ops {
+            match *op {
+                Op::Insn { pc, .. } => {
+                    self.smc_check(pc);
+                    self.cur_pc = pc;
+                    self.b.set_srcloc(ir::SourceLoc::new((pc - blk.pc) as u32));
+                }
+                Op::Const { dst, value } => {
+                    let v = self.iconst(types::I64, value);
+                    self.def(dst, v, TempDef::Const(value));
+                }
+                Op::Get { dst, reg } => {
+                    let v = match reg {
+                        Reg::X(n) => self.b.use_var(self.vars[n as usize]),
+                        Reg::Nzcv => self.b.use_var(self.vars[NZCV]),
+                        Reg::Tpidr => self.load_state(offset_of!(CpuState, tpidr_el0)),
+                        Reg::Fpcr => self.load_state(offset_of!(CpuState, fpcr)),
+                        Reg::Fpsr => self.load_state(offset_of!(CpuState, fpsr)),
+                    };
+                    self.def(dst, v, TempDef::Other);
+                }
+                Op::Set { reg, src } => {
+                    let v = self.t(src);
+                    match reg {
+                        Reg::X(n) => self.b.def_var(self.vars[n as usize], v),
+                        Reg::Nzcv => {
+                            let m = self.b.ins().band_imm_u(v, 0xf000_0000);
+                            self.b.def_var(self.vars[NZCV], m);
+                            self.flags = None;
+                        }
+                        Reg::Tpidr => self.store_state(v, offset_of!(CpuState, tpidr_el0)),
+                        Reg::Fpcr => {
+                            let m = self.b.ins().band_imm_u(v, crate::a64::fp::FPCR_MASK as i64);
+                            self.store_state(m, offset_of!(CpuState, fpcr))
+                        }
+                        Reg::Fpsr => {
+                            let m = self.b.ins().band_imm_u(v, crate::a64::fp::FPSR_MASK as i64);
+                            self.store_state(m, offset_of!(CpuState, fpsr))
+                        }
+                    }
+                }
+                Op::Bin { dst, op, w, a, b } => {
+                    let (a, b) = (self.t(a), self.t(b));
+                    let v = self.bin(op, w, a, b);
+                    self.def(dst, v, TempDef::Other);
+                }
+                Op::Un { dst, op, w, a } => {
+                    let av = self.t(a);
+                    let v = self.un(op, w, av);
+                    let how = if op == UnOp::Not {
+                        TempDef::Not(w, a)
+                    } else {
+                        TempDef::Other
+                    };
+                    self.def(dst, v, how);
+                }
+                Op::AddFlags {
+                    dst,
+                    w,
+                    a,
+                    b,
+                    carry,
+                } => {
+                    let v = self.add_flags(w, a, b, carry);
+                    self.def(dst, v, TempDef::Other);
+                }
+                Op::LogicFlags { w, a } => self.logic_flags(w, a),
+                Op::Cond { dst, cond } => {
+                    let c = self.cond(cond);
+                    let v = self.b.ins().uextend(types::I64, c);
+                    self.def(dst, v, TempDef::Other);
+                }
+                Op::Select { dst, c, a, b } => {
+                    let (c, a, b) = (self.t(c), self.t(a), self.t(b));
+                    let v = self.b.ins().select(c, a, b);
+                    self.def(dst, v, TempDef::Other);
+                }
+                Op::Load { dst, addr, size } => {
+                    let a = self.t(addr);
+                    let v = self.load(a, size);
+                    self.def(dst, v, TempDef::Other);
+                }
+                Op::Store { addr, src, size } => {
+                    let (a, v) = (self.t(addr), self.t(src));
+                    self.store(a, v, size);
+                }
+                Op::LoadVec { reg, addr, size } => {
+                    let a = self.t(addr);
+                    self.load_vec(reg, a, size);
+                }
+                Op::StoreVec { reg, addr, size } => {
+                    let a = self.t(addr);
+                    self.store_vec(reg, a, size);
+                }
+                Op::Call { helper, insn } => self.call_helper(helper, insn),
+                Op::Jump { target, .. } => {
+                    self.smc_check(target);
+                    match self.blocks.get(&target) {
+                        Some(&t) => {
+                            self.b.ins().jump(t, &[]);
+                        }
+                        None => self.exit_to(target),
+                    }
+                }
+                Op::JumpReg { target, .. } => {
+                    let t = self.t(target);
+                    self.smc_check_dynamic(t);
+                    self.spill();
+                    self.set_pc(t);
+                    self.ret(exit::CONTINUE);
+                }
+                Op::Branch {
+                    c,
+                    taken,
+                    fallthrough,
+                } => {
+                    let cv = self.t(c);
+                    // A store before the branch of the same instruction is impossible; but a
+                    // store earlier in the block may have hit code: leave at the next pc.
+                    if self.store_pending {
+                        self.smc_check_dynamic_branch(cv, taken, fallthrough);
+                    }
+                    let t = self.target_block(taken);
+                    let f = self.target_block(fallthrough);
+                    self.b.ins().brif(cv, t, &[], f, &[]);
+                }
+                Op::Syscall { next } => {
+                    self.spill();
+                    let pc = self.iconst(types::I64, next);
+                    self.set_pc(pc);
+                    self.ret(exit::SYSCALL);
+                }
+                Op::Trap { kind, pc, insn } => {
+                    self.spill();
+                    let pcv = self.iconst(types::I64, pc);
+                    self.set_pc(pcv);
+                    let k = self.iconst(types::I64, trap_code(kind));
+                    let w = self.iconst(types::I64, insn as u64);
+                    let ctx = self.ctx;
+                    self.b.ins().store(
+                        state_flags(),
+                        k,
+                        ctx,
+                        offset_of!(JitContext, trap_kind) as i32,
+                    );
+                    self.b.ins().store(
+                        state_flags(),
+                        w,
+                        ctx,
+                        offset_of!(JitContext, trap_insn) as i32,
+                    );
+                    self.ret(exit::TRAP);
+                }
+            }
+        }
+        self.flush_deferred();
+    }
+
+    fn load_state(&mut self, off: usize) -> Value {
+        self.b
+            .ins()
+            .load(types::I64, state_flags(), self.cpu, off as i32)
+    }
+
+    fn store_state(&mut self, v: Value, off: usize) {
+        self.b.ins().store(state_flags(), v, self.cpu, off as i32);
+    }
+
+    fn call_helper(&mut self, helper: &'static Helper, insn: u32) {
+        if helper.gpr {
+            self.spill();
+        }
+        let pc = self.iconst(types::I64, self.cur_pc);
+        self.set_pc(pc);
+        let h = self.env.helper(&mut self.b, helper);
+        let w = self.iconst(types::I64, insn as u64);
+        let (ctx, cpu) = (self.ctx, self.cpu);
+        let status = self.call(Callee::Helper, &[ctx, cpu, h, w]);
+        let fault = if helper.gpr {
+            // The helper may have written registers before faulting: state is in memory.
+            self.defer(Deferred::Return(exit::FAULT))
+        } else {
+            self.fault_block()
+        };
+        let cont = self.b.create_block();
+        self.b.ins().brif(status, fault, &[], cont, &[]);
+        self.b.switch_to_block(cont);
+        if helper.gpr {
+            self.reload();
+        }
+    }
+
+    /// Like [`Self::smc_check`] before an indirect branch: leave with pc = the target.
+    fn smc_check_dynamic(&mut self, target: Value) {
+        if !std::mem::take(&mut self.store_pending) {
+            return;
+        }
+        let smc = self.b.use_var(self.smc);
+        let out = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(out);
+        self.b.ins().brif(smc, out, &[], cont, &[]);
+        self.b.switch_to_block(out);
+        self.spill();
+        self.set_pc(target);
+        self.ret(exit::CONTINUE);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Before a conditional branch: when code was written, leave with pc = the chosen target.
+    fn smc_check_dynamic_branch(&mut self, c: Value, taken: u64, fallthrough: u64) {
+        let t = self.iconst(types::I64, taken);
+        let f = self.iconst(types::I64, fallthrough);
+        let target = self.b.ins().select(c, t, f);
+        self.smc_check_dynamic(target);
+    }
+}

@@ -1,0 +1,332 @@
+//! The JIT tiers: guest IR regions compiled by Cranelift into host code.
+//!
+//! [`Compiler`] lowers a region (`vmc_compiler::lower`) and compiles it with one of two
+//! Cranelift configurations: baseline (`opt_level=none`, single blocks, compiled on the
+//! dispatcher thread as soon as a block is warm) and optimized (`opt_level=speed`, multi-block
+//! regions along direct branches, compiled on a background thread when a block is hot).
+//! Code is copied into [`code::CodeMemory`]; it needs no relocation because runtime entry
+//! points and helpers are called through absolute addresses. [`slow`] holds the entry points
+//! translated code calls for anything but the fast path of a memory access.
+
+pub mod code;
+pub mod slow;
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cranelift_codegen::ir::{types, AbiParam, Function, InstBuilder, Signature, UserFuncName};
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use vmc_compiler::ir::{Block, Helper, Op};
+use vmc_compiler::lower::{self, Callee, LowerConfig, Region};
+
+use crate::memory::{perm, GUEST_SPACE};
+
+/// Which compiler configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Tier {
+    /// Quick compile, one block.
+    Baseline,
+    /// Optimizing compile, many blocks.
+    Optimized,
+}
+
+/// Why a region could not be compiled (the dispatcher then keeps interpreting it).
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    /// The host ISA is not supported by Cranelift.
+    #[error("host not supported by Cranelift: {0}")]
+    Host(String),
+    /// Cranelift rejected the function.
+    #[error("Cranelift failed to compile the region at {pc:#x}: {msg}")]
+    Compile {
+        /// Entry of the region.
+        pc: u64,
+        /// Cranelift's message.
+        msg: String,
+    },
+    /// The generated code needs relocations (it must not).
+    #[error("region at {0:#x} needs relocations")]
+    Relocations(u64),
+}
+
+/// The lowering configuration matching this runtime's memory layout.
+pub fn lower_config() -> LowerConfig {
+    LowerConfig {
+        guest_space: GUEST_SPACE,
+        perm_read: perm::R,
+        perm_write: perm::W,
+        perm_code: perm::CODE,
+    }
+}
+
+/// Addresses the generated code calls, and the chain slots it may use.
+pub struct JitEnv {
+    /// Chain slot of each exit target that has one.
+    pub slots: HashMap<u64, u32>,
+}
+
+impl lower::Env for JitEnv {
+    fn callee(&mut self, b: &mut FunctionBuilder, c: Callee) -> cranelift_codegen::ir::Value {
+        let addr = match c {
+            Callee::Load => slow::load as *const () as usize,
+            Callee::Store => slow::store as *const () as usize,
+            Callee::LoadVec => slow::load_vec as *const () as usize,
+            Callee::StoreVec => slow::store_vec as *const () as usize,
+            Callee::Helper => slow::helper as *const () as usize,
+        };
+        b.ins().iconst(types::I64, addr as i64)
+    }
+    fn helper(
+        &mut self,
+        b: &mut FunctionBuilder,
+        h: &'static Helper,
+    ) -> cranelift_codegen::ir::Value {
+        b.ins().iconst(types::I64, h as *const Helper as i64)
+    }
+    fn chain_slot(&mut self, target: u64) -> Option<u32> {
+        self.slots.get(&target).copied()
+    }
+}
+
+/// Cranelift set up for this host, in one configuration.
+pub struct Compiler {
+    isa: OwnedTargetIsa,
+    fctx: FunctionBuilderContext,
+    tier: Tier,
+}
+
+/// Machine code for one region.
+pub struct CompiledRegion {
+    /// Position-independent code bytes.
+    pub code: Vec<u8>,
+    /// Time Cranelift took.
+    pub compile_time: Duration,
+}
+
+impl Compiler {
+    /// Builds the compiler for `tier`.
+    pub fn new(tier: Tier) -> Result<Compiler, JitError> {
+        let mut flags = settings::builder();
+        let opt = if tier == Tier::Baseline {
+            "none"
+        } else {
+            "speed"
+        };
+        let set = |f: &mut settings::Builder, k: &str, v: &str| {
+            f.set(k, v).map_err(|e| JitError::Host(e.to_string()))
+        };
+        set(&mut flags, "opt_level", opt)?;
+        set(
+            &mut flags,
+            "enable_verifier",
+            if cfg!(debug_assertions) {
+                "true"
+            } else {
+                "false"
+            },
+        )?;
+        set(&mut flags, "unwind_info", "false")?;
+        // Cranelift's x64 tail calls (region chaining) need frame pointers.
+        set(&mut flags, "preserve_frame_pointers", "true")?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| JitError::Host(e.to_string()))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| JitError::Host(e.to_string()))?;
+        Ok(Compiler {
+            isa,
+            fctx: FunctionBuilderContext::new(),
+            tier,
+        })
+    }
+
+    /// This compiler's tier.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// Lowers a region to Cranelift IR (for golden tests and `--dump-clif`).
+    pub fn lower(&mut self, blocks: &[&Block], env: &mut JitEnv) -> Function {
+        lower::lower_region(
+            Region { blocks },
+            env,
+            lower_config(),
+            &*self.isa,
+            &mut self.fctx,
+            UserFuncName::user(0, 0),
+        )
+    }
+
+    /// Compiles a region to machine code.
+    pub fn compile(
+        &mut self,
+        blocks: &[&Block],
+        env: &mut JitEnv,
+    ) -> Result<CompiledRegion, JitError> {
+        let t0 = Instant::now();
+        let pc = blocks.first().map(|b| b.pc).unwrap_or(0);
+        let func = self.lower(blocks, env);
+        self.finish(func, pc, t0)
+    }
+
+    fn finish(&mut self, func: Function, pc: u64, t0: Instant) -> Result<CompiledRegion, JitError> {
+        let mut ctx = cranelift_codegen::Context::for_function(func);
+        let compiled = ctx
+            .compile(&*self.isa, &mut cranelift_control::ControlPlane::default())
+            .map_err(|e| JitError::Compile {
+                pc,
+                msg: format!("{:?}", e.inner),
+            })?;
+        if !compiled.buffer.relocs().is_empty() {
+            return Err(JitError::Relocations(pc));
+        }
+        Ok(CompiledRegion {
+            code: compiled.code_buffer().to_vec(),
+            compile_time: t0.elapsed(),
+        })
+    }
+
+    /// The entry trampoline: `extern "C" fn(cpu, ctx, code) -> i64` calling a region (which
+    /// uses the `tail` convention so regions can chain by tail calls).
+    pub fn trampoline(&mut self) -> Result<CompiledRegion, JitError> {
+        let t0 = Instant::now();
+        let mut sig = Signature::new(CallConv::SystemV);
+        for _ in 0..3 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        sig.returns.push(AbiParam::new(types::I64));
+        let mut func = Function::with_name_signature(UserFuncName::user(0, 1), sig);
+        let mut b = FunctionBuilder::new(&mut func, &mut self.fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let (cpu, ctx, code) = (
+            b.block_params(entry)[0],
+            b.block_params(entry)[1],
+            b.block_params(entry)[2],
+        );
+        let region_sig = b.import_signature(lower::region_signature());
+        let call = b.ins().call_indirect(region_sig, code, &[cpu, ctx]);
+        let r = b.inst_results(call)[0];
+        b.ins().return_(&[r]);
+        b.seal_all_blocks();
+        b.finalize(self.isa.frontend_config());
+        self.finish(func, 0, t0)
+    }
+}
+
+/// Exit targets (constant guest addresses outside the region) of a region's blocks.
+pub fn exit_targets(blocks: &[&Block]) -> Vec<u64> {
+    let inside: std::collections::HashSet<u64> = blocks.iter().map(|b| b.pc).collect();
+    let mut out = Vec::new();
+    for b in blocks {
+        match b.ops.last() {
+            Some(Op::Jump { target, .. }) => out.push(*target),
+            Some(Op::Branch {
+                taken, fallthrough, ..
+            }) => out.extend([*taken, *fallthrough]),
+            _ => {}
+        }
+    }
+    out.retain(|t| !inside.contains(t));
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A request to the background compiler.
+pub struct Job {
+    /// Region entry.
+    pub pc: u64,
+    /// The region's blocks, entry first.
+    pub blocks: Vec<Arc<Block>>,
+    /// Chain slots of its exit targets.
+    pub slots: HashMap<u64, u32>,
+    /// Code-cache generation when the job was made (stale results are dropped).
+    pub generation: u64,
+}
+
+/// A finished background compile.
+pub struct Done {
+    /// Region entry.
+    pub pc: u64,
+    /// The job's generation.
+    pub generation: u64,
+    /// Guest instructions in the region.
+    pub guest_insns: u64,
+    /// Guest address ranges the region covers.
+    pub ranges: Vec<(u64, u64)>,
+    /// The code, or why there is none.
+    pub result: Result<CompiledRegion, JitError>,
+}
+
+/// A background thread running the optimizing compiler.
+pub struct Background {
+    jobs: Option<mpsc::Sender<Job>>,
+    done: mpsc::Receiver<Done>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts the thread.
+    pub fn start() -> Result<Background, JitError> {
+        let mut compiler = Compiler::new(Tier::Optimized)?;
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let thread = std::thread::Builder::new()
+            .name("vmc-jit-opt".into())
+            .spawn(move || {
+                for job in jobs_rx {
+                    let blocks: Vec<&Block> = job.blocks.iter().map(|b| &**b).collect();
+                    let mut env = JitEnv { slots: job.slots };
+                    let result = compiler.compile(&blocks, &mut env);
+                    let done = Done {
+                        pc: job.pc,
+                        generation: job.generation,
+                        guest_insns: blocks.iter().map(|b| b.guest_insns as u64).sum(),
+                        ranges: blocks
+                            .iter()
+                            .map(|b| (b.guest_range().start, b.guest_range().end))
+                            .collect(),
+                        result,
+                    };
+                    if done_tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| JitError::Host(e.to_string()))?;
+        Ok(Background {
+            jobs: Some(jobs_tx),
+            done: done_rx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a job; false if the thread is gone.
+    pub fn submit(&self, job: Job) -> bool {
+        self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok())
+    }
+
+    /// A finished job, if any.
+    pub fn poll(&self) -> Option<Done> {
+        self.done.try_recv().ok()
+    }
+
+    /// Waits for the next finished job.
+    pub fn wait(&self) -> Option<Done> {
+        self.done.recv().ok()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Entry points translated code calls when the inline fast path does not apply: faults,
+//! accesses crossing a page, stores to pages holding translated code, and helpers. Each
+//! implements exactly the interpreter's semantics through [`GuestMemory`].
+
+use vmc_compiler::ir::Helper;
+use vmc_compiler::lower::{JitContext, STORE_HIT_CODE};
+use vmc_compiler::mem::{Fault, Memory};
+use vmc_compiler::CpuState;
+
+use crate::memory::GuestMemory;
+
+/// What the slow paths reach through [`JitContext::runtime`].
+pub struct SlowState {
+    /// The guest memory.
+    pub mem: *mut GuestMemory,
+    /// The fault of the last failed access, for the dispatcher.
+    pub fault: Option<Fault>,
+}
+
+/// Resolves the context's runtime pointer.
+///
+/// # Safety
+/// `ctx` must be the live context the dispatcher passed to translated code, whose `runtime`
+/// points to a live [`SlowState`] whose `mem` points to the live guest memory, with no other
+/// reference to either in use during the call.
+unsafe fn state<'a>(
+    ctx: *mut JitContext,
+) -> (&'a mut JitContext, &'a mut SlowState, &'a mut GuestMemory) {
+    // SAFETY: guaranteed by the caller (see above).
+    unsafe {
+        let ctx = &mut *ctx;
+        let rt = &mut *(ctx.runtime as *mut SlowState);
+        let mem = &mut *rt.mem;
+        (ctx, rt, mem)
+    }
+}
+
+fn store_result(rt: &mut SlowState, mem: &mut GuestMemory, r: Result<(), Fault>) -> u64 {
+    match r {
+        Err(f) => {
+            rt.fault = Some(f);
+            1
+        }
+        Ok(()) if mem.code_written.is_some() => STORE_HIT_CODE as u64,
+        Ok(()) => 0,
+    }
+}
+
+/// `load(ctx, addr, size)`: the value, or 0 with `ctx.status = 1` on a fault.
+///
+/// # Safety
+/// Called only by translated code, with the dispatcher's live context (see `state`).
+pub unsafe extern "C" fn load(ctx: *mut JitContext, addr: u64, size: u64) -> u64 {
+    // SAFETY: called only by translated code with the dispatcher's live context.
+    let (ctx, rt, mem) = unsafe { state(ctx) };
+    match mem.read(addr, size as u8) {
+        Ok(v) => {
+            ctx.status = 0;
+            v
+        }
+        Err(f) => {
+            rt.fault = Some(f);
+            ctx.status = 1;
+            0
+        }
+    }
+}
+
+/// `store(ctx, addr, size, value)`: 0, 1 on a fault, or STORE_HIT_CODE.
+///
+/// # Safety
+/// Called only by translated code, with the dispatcher's live context and CPU state.
+pub unsafe extern "C" fn store(ctx: *mut JitContext, addr: u64, size: u64, value: u64) -> u64 {
+    // SAFETY: called only by translated code with the dispatcher's live context.
+    let (_, rt, mem) = unsafe { state(ctx) };
+    let r = mem.write(addr, size as u8, value);
+    store_result(rt, mem, r)
+}
+
+/// `load_vec(ctx, cpu, addr, size, reg)`: V[reg] = zero-extended load; 0 or 1 on a fault.
+///
+/// # Safety
+/// Called only by translated code, with the dispatcher's live context and CPU state.
+pub unsafe extern "C" fn load_vec(
+    ctx: *mut JitContext,
+    cpu: *mut CpuState,
+    addr: u64,
+    size: u64,
+    reg: u64,
+) -> u64 {
+    // SAFETY: called only by translated code with the dispatcher's live context and state.
+    let (_, rt, mem) = unsafe { state(ctx) };
+    let mut buf = [0u8; 16];
+    match mem.read_bytes(addr, &mut buf[..size as usize & 31]) {
+        Ok(()) => {
+            // SAFETY: `cpu` is the live CPU state passed to the translated code.
+            unsafe { (*cpu).v[reg as usize & 31] = u128::from_le_bytes(buf) };
+            0
+        }
+        Err(f) => {
+            rt.fault = Some(f);
+            1
+        }
+    }
+}
+
+/// `store_vec(ctx, cpu, addr, size, reg)`: 0, 1 on a fault, or STORE_HIT_CODE.
+///
+/// # Safety
+/// Called only by translated code, with the dispatcher's live context and CPU state.
+pub unsafe extern "C" fn store_vec(
+    ctx: *mut JitContext,
+    cpu: *mut CpuState,
+    addr: u64,
+    size: u64,
+    reg: u64,
+) -> u64 {
+    // SAFETY: called only by translated code with the dispatcher's live context and state.
+    let (_, rt, mem) = unsafe { state(ctx) };
+    // SAFETY: `cpu` is the live CPU state passed to the translated code.
+    let bytes = unsafe { (*cpu).v[reg as usize & 31] }.to_le_bytes();
+    let r = mem.write_bytes(addr, &bytes[..size as usize & 31]);
+    store_result(rt, mem, r)
+}
+
+/// `helper(ctx, cpu, helper, insn)`: runs an instruction helper; 0, or 1 on a fault.
+///
+/// # Safety
+/// Called only by translated code, with the dispatcher's live context and CPU state.
+pub unsafe extern "C" fn helper(
+    ctx: *mut JitContext,
+    cpu: *mut CpuState,
+    h: *const Helper,
+    insn: u64,
+) -> u64 {
+    // SAFETY: called only by translated code with the dispatcher's live context and state;
+    // `h` is the address of a `static Helper` embedded by the lowering.
+    let (_, rt, mem) = unsafe { state(ctx) };
+    // SAFETY: as above.
+    let (cpu, h) = unsafe { (&mut *cpu, &*h) };
+    match (h.func)(cpu, mem, insn as u32) {
+        Ok(()) => 0,
+        Err(f) => {
+            rt.fault = Some(f);
+            1
+        }
+    }
+}

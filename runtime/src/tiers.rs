@@ -1,0 +1,617 @@
+//! The code cache and tier policy: guest PC → translation (IR for the interpreter, host code
+//! from the baseline or optimizing JIT), with a direct-mapped jump cache in front, hotness
+//! counters, background tier-up, chain slots, invalidation, eviction and statistics.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vmc_compiler::ir::{Block, BranchKind, Op};
+use vmc_compiler::lower::{self, JitContext};
+use vmc_compiler::{a64, CpuState};
+
+use crate::jit::{self, code::CodeMemory, Background, Compiler, JitEnv, Job, Tier};
+use crate::memory::GuestMemory;
+
+/// Which tiers the dispatcher may use (`vmrun --tier`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+pub enum TierMode {
+    /// Interpret everything (tier 0 only).
+    Interp,
+    /// Compile every block with the baseline JIT on first execution.
+    Baseline,
+    /// Compile optimized regions synchronously on first execution.
+    Opt,
+    /// Interpreter, then baseline when warm, then optimized regions in the background when hot.
+    #[default]
+    Auto,
+}
+
+/// Tiering parameters.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct TierConfig {
+    /// Which tiers.
+    pub mode: TierMode,
+    /// Executions before a block is compiled by the baseline JIT (auto mode).
+    pub baseline_threshold: u32,
+    /// Executions before a block heads an optimized region (auto mode).
+    pub opt_threshold: u32,
+    /// Bytes of host code kept before translations are evicted.
+    pub code_cache_size: usize,
+    /// Most blocks in an optimized region.
+    pub max_region_blocks: usize,
+}
+
+impl Default for TierConfig {
+    fn default() -> Self {
+        TierConfig {
+            mode: TierMode::Auto,
+            baseline_threshold: 2,
+            opt_threshold: 500,
+            code_cache_size: 256 << 20,
+            max_region_blocks: 64,
+        }
+    }
+}
+
+/// Code-cache statistics (`vmrun --stats`).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CacheStats {
+    /// Dispatcher lookups of a guest PC.
+    pub lookups: u64,
+    /// Lookups that found a translation.
+    pub hits: u64,
+    /// Lookups that had to translate guest code to IR.
+    pub misses: u64,
+    /// Regions compiled by the baseline JIT.
+    pub baseline_translations: u64,
+    /// Regions compiled by the optimizing JIT.
+    pub opt_translations: u64,
+    /// Guest instructions compiled by the baseline JIT.
+    pub baseline_guest_insns: u64,
+    /// Guest instructions compiled by the optimizing JIT.
+    pub opt_guest_insns: u64,
+    /// Host code bytes generated.
+    pub host_code_bytes: u64,
+    /// Chain links made (an exit slot filled with a translation).
+    pub chain_links_made: u64,
+    /// Chain links broken (slots cleared by invalidation or eviction).
+    pub chain_links_broken: u64,
+    /// Translations dropped because guest code changed or was unmapped.
+    pub invalidations: u64,
+    /// Translations evicted because the code cache was full.
+    pub evictions: u64,
+    /// Blocks promoted to the optimizing tier.
+    pub tier_ups: u64,
+    /// Regions Cranelift could not compile (left to the interpreter).
+    pub compile_failures: u64,
+    /// Time in the baseline compiler.
+    pub baseline_compile_time: Duration,
+    /// Time in the optimizing compiler (background thread).
+    pub opt_compile_time: Duration,
+    /// Blocks entered in the interpreter.
+    pub interp_blocks: u64,
+    /// Entries into translated code from the dispatcher.
+    pub jit_entries: u64,
+}
+
+/// One cached guest block.
+struct Entry {
+    block: Arc<Block>,
+    count: u32,
+    /// Host code address, or 0.
+    native: u64,
+    tier: u8,
+    opt_queued: bool,
+    /// Guest ranges the native code covers (several blocks for an optimized region).
+    ranges: Vec<(u64, u64)>,
+}
+
+/// Slots in the chain table.
+const CHAIN_SLOTS: usize = 1 << 18;
+/// Entries of the direct-mapped jump cache.
+const JUMP_CACHE: usize = 4096;
+
+/// What the dispatcher should run for a PC.
+pub enum Runnable {
+    /// Interpret this block.
+    Interp(Arc<Block>),
+    /// Call this host code.
+    Native(u64),
+}
+
+/// Signature of the entry trampoline.
+type Trampoline = extern "C" fn(*mut CpuState, *mut JitContext, u64) -> i64;
+
+/// Translations by guest PC, and the JIT machinery.
+pub struct CodeCache {
+    cfg: TierConfig,
+    map: HashMap<u64, usize>,
+    entries: Vec<Entry>,
+    jump: Vec<(u64, usize)>,
+    generation: u64,
+    slots: HashMap<u64, u32>,
+    chain: Box<[u64]>,
+    code: Option<CodeMemory>,
+    trampoline: Option<Trampoline>,
+    baseline: Option<Compiler>,
+    opt_sync: Option<Compiler>,
+    background: Option<Background>,
+    /// Statistics.
+    pub stats: CacheStats,
+    trace: bool,
+}
+
+impl CodeCache {
+    /// A cache for `cfg`; falls back to the interpreter (with a warning) when the JIT cannot
+    /// start on this host.
+    pub fn new(mut cfg: TierConfig, trace: bool) -> CodeCache {
+        if trace {
+            cfg.mode = TierMode::Interp;
+        }
+        let mut cache = CodeCache {
+            cfg,
+            map: HashMap::new(),
+            entries: Vec::new(),
+            jump: vec![(u64::MAX, 0); JUMP_CACHE],
+            generation: 0,
+            slots: HashMap::new(),
+            chain: vec![0u64; CHAIN_SLOTS].into_boxed_slice(),
+            code: None,
+            trampoline: None,
+            baseline: None,
+            opt_sync: None,
+            background: None,
+            stats: CacheStats::default(),
+            trace,
+        };
+        if cfg.mode != TierMode::Interp {
+            if let Err(e) = cache.start_jit() {
+                eprintln!("vmrun: warning: JIT unavailable ({e}); interpreting");
+                cache.cfg.mode = TierMode::Interp;
+            }
+        }
+        cache
+    }
+
+    fn start_jit(&mut self) -> Result<(), jit::JitError> {
+        let mut code = CodeMemory::new(self.cfg.code_cache_size)
+            .map_err(|e| jit::JitError::Host(e.to_string()))?;
+        let mut base = Compiler::new(Tier::Baseline)?;
+        let tramp = base.trampoline()?;
+        let addr = code
+            .alloc(&tramp.code)
+            .ok_or_else(|| jit::JitError::Host("code cache too small".into()))?;
+        code.reserve_current();
+        // SAFETY: `addr` holds the trampoline just compiled for this host with the C ABI
+        // signature `Trampoline`; the code memory stays mapped as long as this cache.
+        self.trampoline = Some(unsafe { std::mem::transmute::<usize, Trampoline>(addr as usize) });
+        self.code = Some(code);
+        self.baseline = Some(base);
+        match self.cfg.mode {
+            TierMode::Opt => self.opt_sync = Some(Compiler::new(Tier::Optimized)?),
+            TierMode::Auto => self.background = Some(Background::start()?),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Renews per-process JIT resources in the child of a fork: the code memory is a shared
+    /// mapping (the parent keeps using it) and the compile thread did not survive the fork.
+    pub fn after_fork(&mut self) {
+        if let Some(bg) = self.background.take() {
+            // Its thread does not exist in this process: joining it would hang.
+            std::mem::forget(bg);
+        }
+        // Drop the child's view of the parent's code memory without touching it.
+        self.code = None;
+        self.trampoline = None;
+        self.baseline = None;
+        self.opt_sync = None;
+        for e in &mut self.entries {
+            e.native = 0;
+            e.tier = 0;
+            e.count = 0;
+            e.opt_queued = false;
+            e.ranges.truncate(1);
+        }
+        self.chain.iter_mut().for_each(|s| *s = 0);
+        self.generation += 1;
+        if self.cfg.mode != TierMode::Interp {
+            if let Err(e) = self.start_jit() {
+                eprintln!("vmrun: warning: JIT unavailable after fork ({e}); interpreting");
+                self.cfg.mode = TierMode::Interp;
+            }
+        }
+    }
+
+    /// The active tier mode.
+    pub fn mode(&self) -> TierMode {
+        self.cfg.mode
+    }
+
+    /// Host address of the chain table (for the JIT context).
+    pub fn chain_table(&mut self) -> u64 {
+        self.chain.as_mut_ptr() as u64
+    }
+
+    /// The entry trampoline, when the JIT runs.
+    pub fn trampoline(&self) -> Option<Trampoline> {
+        self.trampoline
+    }
+
+    fn slot(pc: u64) -> usize {
+        (pc >> 2) as usize % JUMP_CACHE
+    }
+
+    /// Index of the entry for `pc`, translating the block on a miss.
+    fn entry(&mut self, pc: u64, mem: &mut GuestMemory) -> usize {
+        self.stats.lookups += 1;
+        let s = Self::slot(pc);
+        let (jpc, jidx) = self.jump[s];
+        if jpc == pc {
+            self.stats.hits += 1;
+            return jidx;
+        }
+        let idx = match self.map.get(&pc) {
+            Some(&i) => {
+                self.stats.hits += 1;
+                i
+            }
+            None => {
+                self.stats.misses += 1;
+                let limit = if self.trace { 1 } else { a64::MAX_BLOCK_INSNS };
+                let block = a64::translate_block_limit(&mut |a| mem.fetch(a), pc, limit);
+                mem.mark_code(block.pc, 4 * block.guest_insns as u64);
+                let ranges = vec![(block.guest_range().start, block.guest_range().end)];
+                self.entries.push(Entry {
+                    block: Arc::new(block),
+                    count: 0,
+                    native: 0,
+                    tier: 0,
+                    opt_queued: false,
+                    ranges,
+                });
+                let i = self.entries.len() - 1;
+                self.map.insert(pc, i);
+                i
+            }
+        };
+        self.jump[s] = (pc, idx);
+        idx
+    }
+
+    /// Looks up `pc`, applies the tier policy, and says what to run.
+    pub fn runnable(&mut self, pc: u64, mem: &mut GuestMemory) -> Runnable {
+        let idx = self.entry(pc, mem);
+        let e = &mut self.entries[idx];
+        e.count = e.count.saturating_add(1);
+        let (count, tier, queued) = (e.count, e.tier, e.opt_queued);
+        match self.cfg.mode {
+            TierMode::Interp => {}
+            TierMode::Baseline => {
+                if tier == 0 {
+                    self.compile_baseline(idx);
+                }
+            }
+            TierMode::Opt => {
+                if tier < 2 {
+                    self.compile_opt_now(idx, mem);
+                }
+            }
+            TierMode::Auto => {
+                if tier == 0 && count >= self.cfg.baseline_threshold {
+                    self.compile_baseline(idx);
+                }
+                if tier < 2 && count >= self.cfg.opt_threshold && !queued {
+                    self.queue_opt(idx, mem);
+                }
+            }
+        }
+        let e = &self.entries[idx];
+        if e.native != 0 {
+            self.stats.jit_entries += 1;
+            Runnable::Native(e.native)
+        } else {
+            self.stats.interp_blocks += 1;
+            Runnable::Interp(e.block.clone())
+        }
+    }
+
+    /// Copies code into the cache, evicting everything when it is full.
+    fn install_code(&mut self, bytes: &[u8]) -> Option<u64> {
+        let code = self.code.as_mut()?;
+        if let Some(a) = code.alloc(bytes) {
+            self.stats.host_code_bytes += bytes.len() as u64;
+            return Some(a);
+        }
+        self.evict_all();
+        let code = self.code.as_mut()?;
+        let a = code.alloc(bytes)?;
+        self.stats.host_code_bytes += bytes.len() as u64;
+        Some(a)
+    }
+
+    /// Drops all host code (the code cache is full): every block returns to tier 0 and
+    /// re-warms. Safe because no translated code is running while the dispatcher runs.
+    fn evict_all(&mut self) {
+        for e in &mut self.entries {
+            if e.native != 0 {
+                self.stats.evictions += 1;
+            }
+            e.native = 0;
+            e.tier = 0;
+            e.count = 0;
+            e.opt_queued = false;
+            e.ranges.truncate(1);
+        }
+        self.clear_chains();
+        self.generation += 1;
+        if let Some(c) = self.code.as_mut() {
+            c.reset();
+        }
+    }
+
+    fn clear_chains(&mut self) {
+        let filled = self.chain.iter().filter(|s| **s != 0).count() as u64;
+        self.stats.chain_links_broken += filled;
+        self.chain.iter_mut().for_each(|s| *s = 0);
+    }
+
+    fn compile_baseline(&mut self, idx: usize) {
+        let Some(comp) = self.baseline.as_mut() else {
+            return;
+        };
+        let block = self.entries[idx].block.clone();
+        let mut env = JitEnv {
+            slots: HashMap::new(),
+        };
+        match comp.compile(&[&block], &mut env) {
+            Ok(c) => {
+                self.stats.baseline_compile_time += c.compile_time;
+                if let Some(addr) = self.install_code(&c.code) {
+                    let e = &mut self.entries[idx];
+                    e.native = addr;
+                    e.tier = 1;
+                    self.stats.baseline_translations += 1;
+                    self.stats.baseline_guest_insns += block.guest_insns as u64;
+                }
+            }
+            Err(err) => {
+                log::warn!("{err}");
+                self.stats.compile_failures += 1;
+                // Do not try again: stay in the interpreter for this block.
+                self.entries[idx].tier = 1;
+            }
+        }
+    }
+
+    /// Collects the hot blocks reachable from `idx` through direct branches.
+    fn form_region(&mut self, idx: usize, mem: &mut GuestMemory) -> Vec<Arc<Block>> {
+        let entry_pc = self.entries[idx].block.pc;
+        let mut out = vec![self.entries[idx].block.clone()];
+        let mut seen: HashSet<u64> = HashSet::from([entry_pc]);
+        let mut queue: VecDeque<u64> = successors(&self.entries[idx].block).into();
+        let mut insns = self.entries[idx].block.guest_insns as usize;
+        while let Some(pc) = queue.pop_front() {
+            if out.len() >= self.cfg.max_region_blocks || insns > 2000 {
+                break;
+            }
+            if !seen.insert(pc) || pc.abs_diff(entry_pc) > 1 << 20 {
+                continue;
+            }
+            // Only blocks that have run (in any tier): the region follows hot paths. In
+            // `--tier opt` nothing has run yet, so take every reachable block.
+            let known = self.map.get(&pc).copied();
+            let i = match known {
+                Some(i) if self.entries[i].count > 0 || self.cfg.mode == TierMode::Opt => i,
+                None if self.cfg.mode == TierMode::Opt => self.entry(pc, mem),
+                _ => continue,
+            };
+            let b = self.entries[i].block.clone();
+            insns += b.guest_insns as usize;
+            queue.extend(successors(&b));
+            out.push(b);
+        }
+        out
+    }
+
+    fn slots_for(&mut self, blocks: &[&Block]) -> HashMap<u64, u32> {
+        let mut slots = HashMap::new();
+        for t in jit::exit_targets(blocks) {
+            let n = self.slots.len() as u32;
+            if (n as usize) < CHAIN_SLOTS || self.slots.contains_key(&t) {
+                let s = *self.slots.entry(t).or_insert(n);
+                slots.insert(t, s);
+                // Link at once when the target already has optimized code.
+                if let Some(&ti) = self.map.get(&t) {
+                    let te = &self.entries[ti];
+                    if te.tier == 2 && self.chain[s as usize] == 0 {
+                        self.chain[s as usize] = te.native;
+                        self.stats.chain_links_made += 1;
+                    }
+                }
+            }
+        }
+        slots
+    }
+
+    fn queue_opt(&mut self, idx: usize, mem: &mut GuestMemory) {
+        if self.background.is_none() {
+            return;
+        }
+        self.entries[idx].opt_queued = true;
+        let blocks = self.form_region(idx, mem);
+        let refs: Vec<&Block> = blocks.iter().map(|b| &**b).collect();
+        let slots = self.slots_for(&refs);
+        let job = Job {
+            pc: self.entries[idx].block.pc,
+            blocks,
+            slots,
+            generation: self.generation,
+        };
+        if let Some(bg) = self.background.as_ref() {
+            bg.submit(job);
+        }
+    }
+
+    fn compile_opt_now(&mut self, idx: usize, mem: &mut GuestMemory) {
+        let blocks = self.form_region(idx, mem);
+        let refs: Vec<&Block> = blocks.iter().map(|b| &**b).collect();
+        let slots = self.slots_for(&refs);
+        let Some(comp) = self.opt_sync.as_mut() else {
+            return;
+        };
+        let result = comp.compile(&refs, &mut JitEnv { slots });
+        let done = jit::Done {
+            pc: blocks[0].pc,
+            generation: self.generation,
+            guest_insns: refs.iter().map(|b| b.guest_insns as u64).sum(),
+            ranges: refs
+                .iter()
+                .map(|b| (b.guest_range().start, b.guest_range().end))
+                .collect(),
+            result,
+        };
+        self.install_opt(done);
+        // A failed compile must not be retried on every execution.
+        self.entries[idx].tier = 2;
+    }
+
+    /// Installs finished background compiles.
+    pub fn poll_background(&mut self) {
+        while let Some(done) = self.background.as_ref().and_then(|b| b.poll()) {
+            self.install_opt(done);
+        }
+    }
+
+    fn install_opt(&mut self, done: jit::Done) {
+        if done.generation != self.generation {
+            return;
+        }
+        let Some(&idx) = self.map.get(&done.pc) else {
+            return;
+        };
+        match done.result {
+            Ok(c) => {
+                self.stats.opt_compile_time += c.compile_time;
+                let Some(addr) = self.install_code(&c.code) else {
+                    return;
+                };
+                if done.generation != self.generation {
+                    // install_code evicted everything: this region's chain slots are stale too.
+                    return;
+                }
+                let e = &mut self.entries[idx];
+                e.native = addr;
+                e.tier = 2;
+                e.ranges = done.ranges;
+                self.stats.opt_translations += 1;
+                self.stats.opt_guest_insns += done.guest_insns;
+                self.stats.tier_ups += 1;
+                if let Some(&s) = self.slots.get(&done.pc) {
+                    self.chain[s as usize] = addr;
+                    self.stats.chain_links_made += 1;
+                }
+            }
+            Err(err) => {
+                log::warn!("{err}");
+                self.stats.compile_failures += 1;
+            }
+        }
+    }
+
+    /// Drops every translation overlapping `[start, end)`; returns how many.
+    pub fn invalidate(&mut self, start: u64, end: u64) -> usize {
+        let overlaps = |e: &Entry| e.ranges.iter().any(|&(s, t)| s < end && t > start);
+        let before = self.entries.len();
+        let dropped_native = self.entries.iter().any(|e| e.native != 0 && overlaps(e));
+        self.entries.retain(|e| !overlaps(e));
+        let removed = before - self.entries.len();
+        if removed == 0 {
+            return 0;
+        }
+        self.map = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.block.pc, i))
+            .collect();
+        self.jump.iter_mut().for_each(|j| *j = (u64::MAX, 0));
+        if dropped_native {
+            // Chained code may jump into what was dropped: unlink everything, then relink
+            // the optimized regions that remain.
+            self.clear_chains();
+            self.generation += 1;
+            for e in &mut self.entries {
+                e.opt_queued = e.tier == 2;
+            }
+            let slots: Vec<(u64, u32)> = self.slots.iter().map(|(a, b)| (*a, *b)).collect();
+            for (pc, s) in slots {
+                if let Some(&i) = self.map.get(&pc) {
+                    if self.entries[i].tier == 2 {
+                        self.chain[s as usize] = self.entries[i].native;
+                        self.stats.chain_links_made += 1;
+                    }
+                }
+            }
+        }
+        self.stats.invalidations += removed as u64;
+        removed
+    }
+
+    /// Waits for queued optimizing compiles (tests and `--tier opt` determinism).
+    pub fn drain_background(&mut self) {
+        let queued = self
+            .entries
+            .iter()
+            .filter(|e| e.opt_queued && e.tier < 2)
+            .count();
+        for _ in 0..queued {
+            match self.background.as_ref().and_then(|b| b.wait()) {
+                Some(done) => self.install_opt(done),
+                None => break,
+            }
+        }
+    }
+}
+
+/// Direct successors of a block (not calls: a callee is its own region).
+fn successors(b: &Block) -> Vec<u64> {
+    match b.ops.last() {
+        Some(Op::Jump {
+            target,
+            kind: BranchKind::Jump,
+        }) => vec![*target],
+        Some(Op::Branch {
+            taken, fallthrough, ..
+        }) => vec![*taken, *fallthrough],
+        _ => vec![],
+    }
+}
+
+/// Converts a translated-code exit into the interpreter's exit type.
+pub fn native_exit(
+    code: i64,
+    cpu: &CpuState,
+    ctx: &JitContext,
+    fault: Option<vmc_compiler::Fault>,
+) -> vmc_compiler::Exit {
+    use vmc_compiler::Exit;
+    match code {
+        lower::exit::SYSCALL => Exit::Syscall,
+        lower::exit::FAULT => Exit::Fault {
+            pc: cpu.pc,
+            fault: fault.unwrap_or(vmc_compiler::Fault::Segv {
+                addr: 0,
+                write: false,
+            }),
+        },
+        lower::exit::TRAP => Exit::Trap {
+            kind: lower::trap_from_code(ctx.trap_kind),
+            pc: cpu.pc,
+            insn: ctx.trap_insn as u32,
+        },
+        _ => Exit::Continue(BranchKind::Jump),
+    }
+}
