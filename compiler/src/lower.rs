@@ -42,6 +42,27 @@ pub mod exit {
     pub const TRAP: i64 = 3;
 }
 
+/// Kinds of lazily recorded flags (how NZCV would be computed from two operands).
+mod lazy {
+    /// NZCV is the packed word itself.
+    pub const PACKED: i64 = 0;
+    /// Flags of a - b, 64-bit.
+    pub const SUB64: i64 = 1;
+    /// Flags of a - b, 32-bit.
+    pub const SUB32: i64 = 2;
+    /// Flags of a + b, 64-bit.
+    pub const ADD64: i64 = 3;
+    /// Flags of a + b, 32-bit.
+    pub const ADD32: i64 = 4;
+    /// N and Z of a, C = V = 0, 64-bit.
+    pub const LOGIC64: i64 = 5;
+    /// N and Z of a, C = V = 0, 32-bit.
+    pub const LOGIC32: i64 = 6;
+}
+
+/// Entries of the indirect-branch table (a power of two).
+pub const INDIRECT_ENTRIES: u64 = 1 << 16;
+
 /// Slow-path result meaning "the store hit a page holding translated code".
 pub const STORE_HIT_CODE: i64 = 2;
 
@@ -60,6 +81,9 @@ pub struct JitContext {
     pub runtime: u64,
     /// Set to 1 by the `load` slow path when the access faulted.
     pub status: u64,
+    /// Host address of the indirect-branch table: [`INDIRECT_ENTRIES`] pairs
+    /// (guest pc, host code) indexed by `(pc >> 2) % INDIRECT_ENTRIES`.
+    pub indirect: u64,
     /// Trap kind code (see [`trap_code`]) when code returns [`exit::TRAP`].
     pub trap_kind: u64,
     /// Trapping instruction word.
@@ -229,7 +253,16 @@ struct Lower<'a, 'f, E: Env> {
     fault_exit: Option<(u64, ir::Block)>,
     store_pending: bool,
     smc: Variable,
-    deferred: Vec<(ir::Block, Deferred)>,
+    deferred: Vec<(ir::Block, Deferred, Option<i64>)>,
+    /// Lazy flags: operands and kind of the last flag producer (see [`lazy`]).
+    fa: Variable,
+    fb: Variable,
+    fk: Variable,
+    /// The kind, when known at this point of the lowering.
+    fk_static: Option<i64>,
+    /// Blocks that some branch inside the region targets (their entry state is a merge).
+    internal_targets: std::collections::HashSet<u64>,
+    region_entry: u64,
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -279,6 +312,34 @@ pub fn lower_region<E: Env>(
     let smc = b.declare_var(types::I8);
     let zero8 = b.ins().iconst(types::I8, 0);
     b.def_var(smc, zero8);
+    let (fa, fb, fk) = (
+        b.declare_var(types::I64),
+        b.declare_var(types::I64),
+        b.declare_var(types::I64),
+    );
+    let zero = b.ins().iconst(types::I64, lazy::PACKED);
+    b.def_var(fa, zero);
+    b.def_var(fb, zero);
+    b.def_var(fk, zero);
+    let mut internal_targets = std::collections::HashSet::new();
+    let inside: std::collections::HashSet<u64> = region.blocks.iter().map(|b| b.pc).collect();
+    for blk in region.blocks {
+        match blk.ops.last() {
+            Some(Op::Jump { target, .. }) if inside.contains(target) => {
+                internal_targets.insert(*target);
+            }
+            Some(Op::Branch {
+                taken, fallthrough, ..
+            }) => {
+                internal_targets.extend(
+                    [*taken, *fallthrough]
+                        .into_iter()
+                        .filter(|t| inside.contains(t)),
+                );
+            }
+            _ => {}
+        }
+    }
 
     // Which registers the region reads or writes.
     let mut tracked = [false; NREGS];
@@ -296,8 +357,12 @@ pub fn lower_region<E: Env>(
             }
         }
     }
+    // Registers the region writes live in variables (loaded once, written back at exits);
+    // registers it only reads are loaded from the CPU state at each use, which keeps host
+    // register pressure down (a load from the state is as cheap as a reload from a spill).
     for r in 0..NREGS {
-        tracked[r] |= written[r];
+        // NZCV always goes through its variable (lazy flags).
+        tracked[r] = written[r] || (r == NZCV && tracked[r]);
         if tracked[r] {
             let v = b.ins().load(types::I64, state_flags(), cpu, reg_offset(r));
             b.def_var(vars[r], v);
@@ -333,6 +398,12 @@ pub fn lower_region<E: Env>(
         store_pending: false,
         smc,
         deferred: Vec::new(),
+        fa,
+        fb,
+        fk,
+        fk_static: None,
+        internal_targets,
+        region_entry: region.blocks[0].pc,
     };
     let mut done = std::collections::HashSet::new();
     for blk in region.blocks {
@@ -400,7 +471,11 @@ impl<E: Env> Lower<'_, '_, E> {
     fn spill(&mut self) {
         for r in 0..NREGS {
             if self.written[r] {
-                let v = self.b.use_var(self.vars[r]);
+                let v = if r == NZCV {
+                    self.materialize()
+                } else {
+                    self.b.use_var(self.vars[r])
+                };
                 self.b
                     .ins()
                     .store(state_flags(), v, self.cpu, reg_offset(r));
@@ -416,7 +491,11 @@ impl<E: Env> Lower<'_, '_, E> {
                     .b
                     .ins()
                     .load(types::I64, state_flags(), self.cpu, reg_offset(r));
-                self.b.def_var(self.vars[r], v);
+                if r == NZCV {
+                    self.def_packed(v);
+                } else {
+                    self.b.def_var(self.vars[r], v);
+                }
             }
         }
         self.flags = None;
@@ -465,6 +544,39 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
+    /// Leaves for a computed guest address (state already written back): a hit in the
+    /// indirect-branch table tail-calls the target's translation, a miss returns to the
+    /// dispatcher.
+    fn indirect_exit(&mut self, target: Value) {
+        let table = self.b.ins().load(
+            types::I64,
+            state_flags(),
+            self.ctx,
+            offset_of!(JitContext, indirect) as i32,
+        );
+        let idx = self.b.ins().ushr_imm_u(target, 2);
+        let idx = self.b.ins().band_imm_u(idx, (INDIRECT_ENTRIES - 1) as i64);
+        let off = self.b.ins().ishl_imm_u(idx, 4);
+        let entry = self.b.ins().iadd(table, off);
+        let key = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::new().with_notrap(), entry, 0);
+        let hit = self.b.ins().icmp(IntCC::Equal, key, target);
+        let chained = self.b.create_block();
+        let back = self.b.create_block();
+        self.b.ins().brif(hit, chained, &[], back, &[]);
+        self.b.switch_to_block(chained);
+        let code = self
+            .b
+            .ins()
+            .load(types::I64, MemFlagsData::new().with_notrap(), entry, 8);
+        let (cpu, ctx, sig) = (self.cpu, self.ctx, self.region_sig);
+        self.b.ins().return_call_indirect(sig, code, &[cpu, ctx]);
+        self.b.switch_to_block(back);
+        self.ret(exit::CONTINUE);
+    }
+
     /// A block (shared per guest instruction) that leaves with FAULT at the current pc.
     fn fault_block(&mut self) -> ir::Block {
         if let Some((pc, blk)) = self.fault_exit {
@@ -482,14 +594,15 @@ impl<E: Env> Lower<'_, '_, E> {
         if !matches!(d, Deferred::Exit(_)) {
             self.b.set_cold_block(blk);
         }
-        self.deferred.push((blk, d));
+        self.deferred.push((blk, d, self.fk_static));
         blk
     }
 
     /// Emits the deferred exit blocks (the current block must be terminated).
     fn flush_deferred(&mut self) {
-        while let Some((blk, d)) = self.deferred.pop() {
+        while let Some((blk, d, fk_static)) = self.deferred.pop() {
             self.b.switch_to_block(blk);
+            self.fk_static = fk_static;
             match d {
                 Deferred::Fault(pc) => {
                     self.spill();
@@ -512,15 +625,21 @@ impl<E: Env> Lower<'_, '_, E> {
         mask: u8,
         need: u8,
     ) -> (ir::Block, ir::Block) {
+        // page < pages  (one compare with a 32-bit immediate; also bounds the table index)
+        // perms[page] & mask == need
+        // (addr & 0xfff) <= 4096 - size  (no page crossing; nothing to check for bytes)
         let inrange = self.b.create_block();
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
-        let limit = self.iconst(types::I64, self.cfg.guest_space - 16);
-        let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, addr, limit);
+        let page = self.b.ins().ushr_imm_u(addr, 12);
+        let pages = (self.cfg.guest_space >> 12) as i64;
+        let ok = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, page, pages);
         self.b.ins().brif(ok, inrange, &[], slow, &[]);
         self.b.switch_to_block(inrange);
-        let page = self.b.ins().ushr_imm_u(addr, 12);
         let entry = self.b.ins().iadd(self.perms, page);
         let p = self
             .b
@@ -528,13 +647,19 @@ impl<E: Env> Lower<'_, '_, E> {
             .uload8(types::I32, MemFlagsData::new().with_notrap(), entry, 0);
         let m = self.b.ins().band_imm_u(p, mask as i64);
         let ok1 = self.b.ins().icmp_imm_u(IntCC::Equal, m, need as i64);
-        let off = self.b.ins().band_imm_u(addr, 0xfff);
-        let ok2 = self
-            .b
-            .ins()
-            .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, off, 4096 - size as i64);
-        let ok = self.b.ins().band(ok1, ok2);
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        if size == 1 {
+            self.b.ins().brif(ok1, fast, &[], slow, &[]);
+        } else {
+            let aligned = self.b.create_block();
+            self.b.ins().brif(ok1, aligned, &[], slow, &[]);
+            self.b.switch_to_block(aligned);
+            let off = self.b.ins().band_imm_u(addr, 0xfff);
+            let ok2 =
+                self.b
+                    .ins()
+                    .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, off, 4096 - size as i64);
+            self.b.ins().brif(ok2, fast, &[], slow, &[]);
+        }
         self.b.switch_to_block(fast);
         (fast, slow)
     }
@@ -805,14 +930,8 @@ impl<E: Env> Lower<'_, '_, E> {
         acc.expect("four flags")
     }
 
-    /// AddWithCarry at width w: defines NZCV and returns the i64 result.
-    fn add_flags(&mut self, w: Width, a: Temp, b: Temp, carry: Temp) -> Value {
-        let ty = width_ty(w);
-        let (av, bv, cv) = (self.t(a), self.t(b), self.t(carry));
-        let (x, y) = (self.narrow(w, av), self.narrow(w, bv));
-        let c = self.narrow(w, cv);
-        let one = self.b.ins().iconst(ty, 1);
-        let c = self.b.ins().band(c, one);
+    /// AddWithCarry(x, y, c) at x's type: (result, packed NZCV).
+    fn awc(&mut self, x: Value, y: Value, c: Value) -> (Value, Value) {
         let s = self.b.ins().iadd(x, y);
         let r = self.b.ins().iadd(s, c);
         let n = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
@@ -825,34 +944,142 @@ impl<E: Env> Lower<'_, '_, E> {
         let yr = self.b.ins().bxor(y, r);
         let both = self.b.ins().band(xr, yr);
         let vf = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, both, 0);
-        let nzcv = self.pack(n, z, cf, vf);
-        self.b.def_var(self.vars[NZCV], nzcv);
-        // Remember the producer for lazy conditions.
+        (r, self.pack(n, z, cf, vf))
+    }
+
+    /// Packed NZCV of a lazily recorded flag producer (`kind` and operands `fa`, `fb`).
+    fn pack_kind(&mut self, kind: i64, fa: Value, fb: Value) -> Value {
+        let w = if kind % 2 == 1 {
+            Width::W64
+        } else {
+            Width::W32
+        };
+        let ty = width_ty(w);
+        let (x, y) = (self.narrow(w, fa), self.narrow(w, fb));
+        match kind {
+            lazy::SUB64 | lazy::SUB32 => {
+                let ny = self.b.ins().bnot(y);
+                let one = self.b.ins().iconst(ty, 1);
+                self.awc(x, ny, one).1
+            }
+            lazy::ADD64 | lazy::ADD32 => {
+                let zero = self.b.ins().iconst(ty, 0);
+                self.awc(x, y, zero).1
+            }
+            _ => {
+                let n = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
+                let z = self.b.ins().icmp_imm_u(IntCC::Equal, x, 0);
+                let f = self.b.ins().iconst(types::I8, 0);
+                self.pack(n, z, f, f)
+            }
+        }
+    }
+
+    /// Records flags lazily: kind and operands, not the packed word.
+    fn def_lazy(&mut self, kind: i64, fa: Value, fb: Value) {
+        self.b.def_var(self.fa, fa);
+        self.b.def_var(self.fb, fb);
+        let k = self.b.ins().iconst(types::I64, kind);
+        self.b.def_var(self.fk, k);
+        self.fk_static = Some(kind);
+    }
+
+    /// Records a packed NZCV word as the current flags.
+    fn def_packed(&mut self, v: Value) {
+        self.b.def_var(self.vars[NZCV], v);
+        let k = self.b.ins().iconst(types::I64, lazy::PACKED);
+        self.b.def_var(self.fk, k);
+        self.fk_static = Some(lazy::PACKED);
+    }
+
+    /// The architectural NZCV word of the current flags.
+    fn materialize(&mut self) -> Value {
+        let (fa, fb) = (self.b.use_var(self.fa), self.b.use_var(self.fb));
+        match self.fk_static {
+            Some(lazy::PACKED) => return self.b.use_var(self.vars[NZCV]),
+            Some(kind) => return self.pack_kind(kind, fa, fb),
+            None => {}
+        }
+        // The producer depends on the path taken: dispatch on the recorded kind.
+        let k = self.b.use_var(self.fk);
+        let packed = self.b.use_var(self.vars[NZCV]);
+        let join = self.b.create_block();
+        let out = self.b.append_block_param(join, types::I64);
+        for kind in [
+            lazy::SUB64,
+            lazy::SUB32,
+            lazy::ADD64,
+            lazy::ADD32,
+            lazy::LOGIC64,
+            lazy::LOGIC32,
+        ] {
+            let this = self.b.create_block();
+            let rest = self.b.create_block();
+            let is = self.b.ins().icmp_imm_u(IntCC::Equal, k, kind);
+            self.b.ins().brif(is, this, &[], rest, &[]);
+            self.b.switch_to_block(this);
+            let v = self.pack_kind(kind, fa, fb);
+            self.b.ins().jump(join, &[v.into()]);
+            self.b.switch_to_block(rest);
+        }
+        self.b.ins().jump(join, &[packed.into()]);
+        self.b.switch_to_block(join);
+        let v = out;
+        self.def_packed(v);
+        v
+    }
+
+    /// AddWithCarry at width w: defines NZCV and returns the i64 result.
+    fn add_flags(&mut self, w: Width, a: Temp, b: Temp, carry: Temp) -> Value {
+        let ty = width_ty(w);
+        let (av, bv, cv) = (self.t(a), self.t(b), self.t(carry));
+        let (x, y) = (self.narrow(w, av), self.narrow(w, bv));
         let carry_const = match self.defs[carry.0 as usize] {
             TempDef::Const(k) => Some(k & 1),
             _ => None,
         };
-        self.flags = match (carry_const, self.defs[b.0 as usize]) {
+        let is64 = w == Width::W64;
+        match (carry_const, self.defs[b.0 as usize]) {
+            // SUBS/CMP: AddWithCarry(a, NOT(b), 1). Record a and b; flags when needed.
             (Some(1), TempDef::Not(nw, orig)) if nw == w => {
                 let ov = self.t(orig);
-                let orig = self.narrow(w, ov);
-                Some(Flags::Sub { a: x, b: orig, r })
+                let o = self.narrow(w, ov);
+                let r = self.b.ins().isub(x, o);
+                self.flags = Some(Flags::Sub { a: x, b: o, r });
+                self.def_lazy(if is64 { lazy::SUB64 } else { lazy::SUB32 }, av, ov);
+                self.widen(w, r)
             }
-            (Some(0), _) => Some(Flags::Add { r }),
-            _ => None,
-        };
-        self.widen(w, r)
+            // ADDS/CMN.
+            (Some(0), _) => {
+                let r = self.b.ins().iadd(x, y);
+                self.flags = Some(Flags::Add { r });
+                self.def_lazy(if is64 { lazy::ADD64 } else { lazy::ADD32 }, av, bv);
+                self.widen(w, r)
+            }
+            // ADCS/SBCS: eager.
+            _ => {
+                let c = self.narrow(w, cv);
+                let one = self.b.ins().iconst(ty, 1);
+                let c = self.b.ins().band(c, one);
+                let (r, nzcv) = self.awc(x, y, c);
+                self.def_packed(nzcv);
+                self.flags = None;
+                self.widen(w, r)
+            }
+        }
     }
 
     fn logic_flags(&mut self, w: Width, a: Temp) {
         let av = self.t(a);
         let r = self.narrow(w, av);
-        let n = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
-        let z = self.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
-        let f = self.b.ins().iconst(types::I8, 0);
-        let nzcv = self.pack(n, z, f, f);
-        self.b.def_var(self.vars[NZCV], nzcv);
         self.flags = Some(Flags::Logic { r });
+        let kind = if w == Width::W64 {
+            lazy::LOGIC64
+        } else {
+            lazy::LOGIC32
+        };
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.def_lazy(kind, av, zero);
     }
 
     /// Condition `cond` as an i8 boolean: from the known flag producer when possible.
@@ -923,7 +1150,7 @@ impl<E: Env> Lower<'_, '_, E> {
             return v;
         }
         // Generic: read the packed flags.
-        let nzcv = self.b.use_var(self.vars[NZCV]);
+        let nzcv = self.materialize();
         let bit = |l: &mut Self, s: i64| {
             let x = l.b.ins().ushr_imm_u(nzcv, s);
             l.b.ins().band_imm_u(x, 1)
@@ -972,6 +1199,10 @@ impl<E: Env> Lower<'_, '_, E> {
         self.flags = None;
         self.fault_exit = None;
         self.store_pending = false;
+        // Only the region's entry, when nothing branches back to it, starts with the flags
+        // loaded from the CPU state; elsewhere the kind depends on the path.
+        self.fk_static = (blk.pc == self.region_entry && !self.internal_targets.contains(&blk.pc))
+            .then_some(lazy::PACKED);
         for op in &blk.ops {
             match *op {
                 Op::Insn { pc, .. } => {
@@ -985,8 +1216,11 @@ impl<E: Env> Lower<'_, '_, E> {
                 }
                 Op::Get { dst, reg } => {
                     let v = match reg {
-                        Reg::X(n) => self.b.use_var(self.vars[n as usize]),
-                        Reg::Nzcv => self.b.use_var(self.vars[NZCV]),
+                        Reg::X(n) if self.tracked[n as usize] => {
+                            self.b.use_var(self.vars[n as usize])
+                        }
+                        Reg::X(n) => self.load_state(reg_offset(n as usize) as usize),
+                        Reg::Nzcv => self.materialize(),
                         Reg::Tpidr => self.load_state(offset_of!(CpuState, tpidr_el0)),
                         Reg::Fpcr => self.load_state(offset_of!(CpuState, fpcr)),
                         Reg::Fpsr => self.load_state(offset_of!(CpuState, fpsr)),
@@ -999,7 +1233,7 @@ impl<E: Env> Lower<'_, '_, E> {
                         Reg::X(n) => self.b.def_var(self.vars[n as usize], v),
                         Reg::Nzcv => {
                             let m = self.b.ins().band_imm_u(v, 0xf000_0000);
-                            self.b.def_var(self.vars[NZCV], m);
+                            self.def_packed(m);
                             self.flags = None;
                         }
                         Reg::Tpidr => self.store_state(v, offset_of!(CpuState, tpidr_el0)),
@@ -1081,7 +1315,7 @@ impl<E: Env> Lower<'_, '_, E> {
                     self.smc_check_dynamic(t);
                     self.spill();
                     self.set_pc(t);
-                    self.ret(exit::CONTINUE);
+                    self.indirect_exit(t);
                 }
                 Op::Branch {
                     c,

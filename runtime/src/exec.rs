@@ -96,6 +96,7 @@ impl Process {
             mem_base: self.mem.host_base() as u64,
             perms: self.mem.perms_table() as u64,
             chain: cache.chain_table(),
+            indirect: cache.indirect_table(),
             ..Default::default()
         };
         let result = loop {
@@ -146,6 +147,7 @@ impl Process {
                         // compile thread: give this process its own.
                         cache.after_fork();
                         ctx.chain = cache.chain_table();
+                        ctx.indirect = cache.indirect_table();
                     }
                     match r {
                         SysResult::Ret(v) => self.cpu.x[0] = v as u64,

@@ -132,6 +132,10 @@ pub struct CodeCache {
     generation: u64,
     slots: HashMap<u64, u32>,
     chain: Box<[u64]>,
+    /// Indirect-branch table: (guest pc, host code) pairs of optimized regions.
+    indirect: Box<[u64]>,
+    /// Host code of a region that only returns `CONTINUE` (filler of empty table entries).
+    continue_stub: u64,
     code: Option<CodeMemory>,
     trampoline: Option<Trampoline>,
     baseline: Option<Compiler>,
@@ -157,6 +161,8 @@ impl CodeCache {
             generation: 0,
             slots: HashMap::new(),
             chain: vec![0u64; CHAIN_SLOTS].into_boxed_slice(),
+            indirect: vec![0u64; 2 * lower::INDIRECT_ENTRIES as usize].into_boxed_slice(),
+            continue_stub: 0,
             code: None,
             trampoline: None,
             baseline: None,
@@ -182,12 +188,17 @@ impl CodeCache {
         let addr = code
             .alloc(&tramp.code)
             .ok_or_else(|| jit::JitError::Host("code cache too small".into()))?;
+        let stub = base.continue_stub()?;
+        self.continue_stub = code
+            .alloc(&stub.code)
+            .ok_or_else(|| jit::JitError::Host("code cache too small".into()))?;
         code.reserve_current();
         // SAFETY: `addr` holds the trampoline just compiled for this host with the C ABI
         // signature `Trampoline`; the code memory stays mapped as long as this cache.
         self.trampoline = Some(unsafe { std::mem::transmute::<usize, Trampoline>(addr as usize) });
         self.code = Some(code);
         self.baseline = Some(base);
+        self.clear_chains();
         match self.cfg.mode {
             TierMode::Opt => self.opt_sync = Some(Compiler::new(Tier::Optimized)?),
             TierMode::Auto => self.background = Some(Background::start()?),
@@ -215,7 +226,6 @@ impl CodeCache {
             e.opt_queued = false;
             e.ranges.truncate(1);
         }
-        self.chain.iter_mut().for_each(|s| *s = 0);
         self.generation += 1;
         if self.cfg.mode != TierMode::Interp {
             if let Err(e) = self.start_jit() {
@@ -233,6 +243,17 @@ impl CodeCache {
     /// Host address of the chain table (for the JIT context).
     pub fn chain_table(&mut self) -> u64 {
         self.chain.as_mut_ptr() as u64
+    }
+
+    /// Host address of the indirect-branch table (for the JIT context).
+    pub fn indirect_table(&mut self) -> u64 {
+        self.indirect.as_mut_ptr() as u64
+    }
+
+    fn set_indirect(&mut self, pc: u64, code: u64) {
+        let i = 2 * ((pc >> 2) % lower::INDIRECT_ENTRIES) as usize;
+        self.indirect[i] = pc;
+        self.indirect[i + 1] = code;
     }
 
     /// The entry trampoline, when the JIT runs.
@@ -356,6 +377,13 @@ impl CodeCache {
         let filled = self.chain.iter().filter(|s| **s != 0).count() as u64;
         self.stats.chain_links_broken += filled;
         self.chain.iter_mut().for_each(|s| *s = 0);
+        // An empty entry points at a stub that just returns to the dispatcher, so even a
+        // guest branching to the filler key reaches correct code.
+        let stub = self.continue_stub;
+        self.indirect.chunks_mut(2).for_each(|e| {
+            e[0] = u64::MAX;
+            e[1] = stub;
+        });
     }
 
     fn compile_baseline(&mut self, idx: usize) {
@@ -363,6 +391,10 @@ impl CodeCache {
             return;
         };
         let block = self.entries[idx].block.clone();
+        if !jit_allowed(block.pc) {
+            self.entries[idx].tier = 1;
+            return;
+        }
         let mut env = JitEnv {
             slots: HashMap::new(),
         };
@@ -513,6 +545,7 @@ impl CodeCache {
                     self.chain[s as usize] = addr;
                     self.stats.chain_links_made += 1;
                 }
+                self.set_indirect(done.pc, addr);
             }
             Err(err) => {
                 log::warn!("{err}");
@@ -555,6 +588,15 @@ impl CodeCache {
                     }
                 }
             }
+            let live: Vec<(u64, u64)> = self
+                .entries
+                .iter()
+                .filter(|e| e.tier == 2 && e.native != 0)
+                .map(|e| (e.block.pc, e.native))
+                .collect();
+            for (pc, code) in live {
+                self.set_indirect(pc, code);
+            }
         }
         self.stats.invalidations += removed as u64;
         removed
@@ -574,6 +616,20 @@ impl CodeCache {
             }
         }
     }
+}
+
+/// Debugging aid for bisecting JIT bugs: `VMC_JIT_PC_RANGE=LO-HI` (hex) restricts the
+/// baseline JIT to blocks starting in [LO, HI); everything else is interpreted.
+fn jit_allowed(pc: u64) -> bool {
+    use std::sync::OnceLock;
+    static RANGE: OnceLock<Option<(u64, u64)>> = OnceLock::new();
+    let range = RANGE.get_or_init(|| {
+        let v = std::env::var("VMC_JIT_PC_RANGE").ok()?;
+        let (lo, hi) = v.split_once('-')?;
+        let p = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+        Some((p(lo)?, p(hi)?))
+    });
+    range.is_none_or(|(lo, hi)| (lo..hi).contains(&pc))
 }
 
 /// Direct successors of a block (not calls: a callee is its own region).

@@ -169,7 +169,20 @@ impl Compiler {
         let t0 = Instant::now();
         let pc = blocks.first().map(|b| b.pc).unwrap_or(0);
         let func = self.lower(blocks, env);
-        self.finish(func, pc, t0)
+        // VMC_JIT_DUMP=DIR: write the guest IR, Cranelift IR and machine code of every
+        // region (disassemble with `objdump -b binary -m i386:x86-64 -D`).
+        let dump = std::env::var_os("VMC_JIT_DUMP").map(std::path::PathBuf::from);
+        if let Some(dir) = &dump {
+            let ir: String = blocks.iter().map(|b| b.to_string()).collect();
+            let name = format!("{:?}-{pc:x}", self.tier);
+            let _ = std::fs::write(dir.join(format!("{name}.ir")), ir);
+            let _ = std::fs::write(dir.join(format!("{name}.clif")), func.display().to_string());
+        }
+        let out = self.finish(func, pc, t0)?;
+        if let Some(dir) = &dump {
+            let _ = std::fs::write(dir.join(format!("{:?}-{pc:x}.bin", self.tier)), &out.code);
+        }
+        Ok(out)
     }
 
     fn finish(&mut self, func: Function, pc: u64, t0: Instant) -> Result<CompiledRegion, JitError> {
@@ -187,6 +200,23 @@ impl Compiler {
             code: compiled.code_buffer().to_vec(),
             compile_time: t0.elapsed(),
         })
+    }
+
+    /// A region that writes nothing and returns `CONTINUE` (the filler of empty
+    /// indirect-branch table entries).
+    pub fn continue_stub(&mut self) -> Result<CompiledRegion, JitError> {
+        let t0 = Instant::now();
+        let mut func =
+            Function::with_name_signature(UserFuncName::user(0, 2), lower::region_signature());
+        let mut b = FunctionBuilder::new(&mut func, &mut self.fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let v = b.ins().iconst(types::I64, lower::exit::CONTINUE);
+        b.ins().return_(&[v]);
+        b.seal_all_blocks();
+        b.finalize(self.isa.frontend_config());
+        self.finish(func, 0, t0)
     }
 
     /// The entry trampoline: `extern "C" fn(cpu, ctx, code) -> i64` calling a region (which
