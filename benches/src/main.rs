@@ -27,8 +27,9 @@ struct Cli {
     /// Runs per mode (medians are reported); default 3, or 1 with --quick.
     #[arg(long)]
     runs: Option<usize>,
-    /// Modes to run, comma separated: native, qemu, interp.
-    #[arg(long, default_value = "native,qemu,interp", value_delimiter = ',')]
+    /// Modes to run, comma separated: native, qemu, interp, baseline, opt, jit (vmrun's
+    /// default tiered mode).
+    #[arg(long, default_value = "native,qemu,interp,jit", value_delimiter = ',')]
     modes: Vec<String>,
     /// Benchmarks to run (names from benches/kernels.txt); default all.
     programs: Vec<String>,
@@ -50,6 +51,60 @@ struct ModeResult {
     ratio_vs_native: Option<f64>,
     ratio_vs_qemu: Option<f64>,
     output_matches: bool,
+    /// For vmrun modes: translation cost, hit rate, time per tier (last run).
+    vmrun_stats: Option<VmrunStats>,
+}
+
+/// The figures of one vmrun run that the report shows.
+#[derive(Debug, Serialize)]
+struct VmrunStats {
+    baseline_us_per_insn: Option<f64>,
+    opt_us_per_insn: Option<f64>,
+    hit_rate: Option<f64>,
+    share_interp: f64,
+    share_jit: f64,
+    share_runtime: f64,
+}
+
+fn summarize_stats(v: serde_json::Value) -> VmrunStats {
+    let f = |path: &[&str]| {
+        let mut x = &v;
+        for p in path {
+            x = &x[*p];
+        }
+        x.as_f64()
+    };
+    let secs = |path: &[&str]| {
+        let mut x = &v;
+        for p in path {
+            x = &x[*p];
+        }
+        x["secs"].as_f64().unwrap_or(0.0) + x["nanos"].as_f64().unwrap_or(0.0) * 1e-9
+    };
+    let per = |t: f64, n: Option<f64>| n.filter(|n| *n > 0.0).map(|n| t * 1e6 / n);
+    let total = f(&["time_total_s"]).unwrap_or(0.0).max(1e-12);
+    let (interp, jit, sys) = (
+        f(&["time_interp_s"]).unwrap_or(0.0),
+        f(&["time_jit_s"]).unwrap_or(0.0),
+        f(&["time_syscalls_s"]).unwrap_or(0.0),
+    );
+    let lookups = f(&["counters", "jit", "lookups"]);
+    VmrunStats {
+        baseline_us_per_insn: per(
+            secs(&["counters", "jit", "baseline_compile_time"]),
+            f(&["counters", "jit", "baseline_guest_insns"]),
+        ),
+        opt_us_per_insn: per(
+            secs(&["counters", "jit", "opt_compile_time"]),
+            f(&["counters", "jit", "opt_guest_insns"]),
+        ),
+        hit_rate: lookups
+            .filter(|l| *l > 0.0)
+            .map(|l| f(&["counters", "jit", "hits"]).unwrap_or(0.0) / l),
+        share_interp: interp / total,
+        share_jit: jit / total,
+        share_runtime: sys / total,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -91,7 +146,7 @@ fn load_kernels(root: &Path) -> Result<Vec<Bench>> {
     Ok(out)
 }
 
-fn command_for(root: &Path, mode: &str, name: &str) -> Option<Command> {
+fn command_for(root: &Path, mode: &str, name: &str, stats: Option<&Path>) -> Option<Command> {
     let build = root.join("tests/guests/build");
     let guest = build.join(format!("{name}-O2"));
     let vmrun = [
@@ -113,10 +168,15 @@ fn command_for(root: &Path, mode: &str, name: &str) -> Option<Command> {
                 c
             })
         }
-        "interp" => {
+        "interp" | "baseline" | "opt" | "jit" => {
             let v = vmrun?;
+            let tier = if mode == "jit" { "auto" } else { mode };
             guest.exists().then(|| {
                 let mut c = Command::new(v);
+                c.arg("--tier").arg(tier);
+                if let Some(path) = stats {
+                    c.arg("--stats-json").arg(path);
+                }
                 c.arg(&guest);
                 c
             })
@@ -165,7 +225,7 @@ fn main() -> Result<()> {
         let modes: Vec<&String> = cli
             .modes
             .iter()
-            .filter(|m| command_for(&root, m, &b.name).is_some())
+            .filter(|m| command_for(&root, m, &b.name, None).is_some())
             .collect();
         if modes.is_empty() {
             eprintln!(
@@ -177,9 +237,14 @@ fn main() -> Result<()> {
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
         let mut outputs: Vec<Option<(Vec<u8>, i32)>> = vec![None; modes.len()];
         // Alternate modes run by run so machine noise hits every mode alike.
-        for _ in 0..runs {
+        let stats_dir = cli.out.join("stats");
+        std::fs::create_dir_all(&stats_dir)?;
+        for run in 0..runs {
             for (i, m) in modes.iter().enumerate() {
-                let cmd = command_for(&root, m, &b.name).context("mode vanished")?;
+                // The last run of each vmrun mode also records its statistics.
+                let stats_path = stats_dir.join(format!("{}-{m}.json", b.name));
+                let stats = (run + 1 == runs).then_some(stats_path.as_path());
+                let cmd = command_for(&root, m, &b.name, stats).context("mode vanished")?;
                 let (dt, out, code) = run_once(cmd, args)?;
                 times[i].push(dt.as_secs_f64());
                 outputs[i] = Some((out, code));
@@ -199,7 +264,13 @@ fn main() -> Result<()> {
                     b.name, modes[0]
                 );
             }
+            let stats_path = stats_dir.join(format!("{}-{m}.json", b.name));
+            let vmrun_stats = std::fs::read_to_string(&stats_path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .map(summarize_stats);
             mode_results.push(ModeResult {
+                vmrun_stats,
                 mode: m.to_string(),
                 median_s: med[i],
                 runs_s: times[i].clone(),
@@ -234,19 +305,47 @@ fn main() -> Result<()> {
 
 fn print_table(results: &[BenchResult]) {
     println!(
-        "{:<16} {:<8} {:>10} {:>10} {:>10}",
-        "program", "mode", "median s", "x native", "x qemu"
+        "{:<12} {:<8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>7}  {}",
+        "program",
+        "mode",
+        "median s",
+        "x native",
+        "x qemu",
+        "base us/i",
+        "opt us/i",
+        "hit %",
+        "time interp/jit/runtime %"
     );
+    let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
     for r in results {
         for m in &r.modes {
-            let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
+            let (base, opt, hit, share) = match &m.vmrun_stats {
+                Some(v) => (
+                    f(v.baseline_us_per_insn),
+                    f(v.opt_us_per_insn),
+                    v.hit_rate
+                        .map(|h| format!("{:.1}", 100.0 * h))
+                        .unwrap_or_else(|| "-".into()),
+                    format!(
+                        "{:.0}/{:.0}/{:.0}",
+                        100.0 * v.share_interp,
+                        100.0 * v.share_jit,
+                        100.0 * v.share_runtime
+                    ),
+                ),
+                None => ("-".into(), "-".into(), "-".into(), "-".into()),
+            };
             println!(
-                "{:<16} {:<8} {:>10.3} {:>10} {:>10}{}",
+                "{:<12} {:<8} {:>9.3} {:>9} {:>8} {:>9} {:>9} {:>7}  {}{}",
                 r.name,
                 m.mode,
                 m.median_s,
                 f(m.ratio_vs_native),
                 f(m.ratio_vs_qemu),
+                base,
+                opt,
+                hit,
+                share,
                 if m.output_matches {
                     ""
                 } else {
@@ -263,6 +362,9 @@ fn chart(results: &[BenchResult]) -> String {
         ("native", "#4c78a8"),
         ("qemu", "#f58518"),
         ("interp", "#e45756"),
+        ("baseline", "#72b7b2"),
+        ("opt", "#54a24b"),
+        ("jit", "#b279a2"),
     ];
     let (w, h, left, top, bottom) = (900.0, 420.0, 60.0, 40.0, 80.0);
     let groups = results.len().max(1) as f64;

@@ -164,6 +164,10 @@ pub struct LowerConfig {
 pub struct Region<'a> {
     /// The blocks; `blocks[0]` is entered first.
     pub blocks: &'a [&'a Block],
+    /// Whether branches between the region's blocks stay inside the translation. The
+    /// baseline tier says no, so every iteration of a loop passes the dispatcher, which
+    /// counts it and can promote the loop to the optimizing tier.
+    pub loops: bool,
 }
 
 /// The signature of every translated region.
@@ -215,7 +219,7 @@ enum Flags {
 /// frontend cannot leave a block half-filled).
 #[derive(Clone, Copy, Debug)]
 enum Deferred {
-    /// Write back registers, pc = this, return FAULT.
+    /// Jump to the region's shared fault exit with pc = this.
     Fault(u64),
     /// Leave the region for this guest address.
     Exit(u64),
@@ -243,6 +247,8 @@ struct Lower<'a, 'f, E: Env> {
     tracked: [bool; NREGS],
     written: [bool; NREGS],
     blocks: HashMap<u64, ir::Block>,
+    /// Blocks that branches may target without leaving (empty without loops).
+    internal: HashMap<u64, ir::Block>,
     region_sig: ir::SigRef,
     callee_sigs: HashMap<Callee, ir::SigRef>,
     // Per IR block:
@@ -263,6 +269,8 @@ struct Lower<'a, 'f, E: Env> {
     /// Blocks that some branch inside the region targets (their entry state is a merge).
     internal_targets: std::collections::HashSet<u64>,
     region_entry: u64,
+    /// The region's shared fault exit (parameter: the faulting guest pc), once needed.
+    fault_common: Option<ir::Block>,
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -322,7 +330,11 @@ pub fn lower_region<E: Env>(
     b.def_var(fb, zero);
     b.def_var(fk, zero);
     let mut internal_targets = std::collections::HashSet::new();
-    let inside: std::collections::HashSet<u64> = region.blocks.iter().map(|b| b.pc).collect();
+    let inside: std::collections::HashSet<u64> = if region.loops {
+        region.blocks.iter().map(|b| b.pc).collect()
+    } else {
+        Default::default()
+    };
     for blk in region.blocks {
         match blk.ops.last() {
             Some(Op::Jump { target, .. }) if inside.contains(target) => {
@@ -374,6 +386,13 @@ pub fn lower_region<E: Env>(
         blocks.entry(blk.pc).or_insert_with(|| b.create_block());
     }
     let first = blocks[&region.blocks[0].pc];
+    // Without loops only the entry is reachable by a jump from inside (from the function
+    // entry); branches to any region address leave the translation.
+    let internal_blocks = if region.loops {
+        blocks.clone()
+    } else {
+        HashMap::new()
+    };
     b.ins().jump(first, &[]);
 
     let mut l = Lower {
@@ -388,6 +407,7 @@ pub fn lower_region<E: Env>(
         tracked,
         written,
         blocks,
+        internal: internal_blocks,
         region_sig,
         callee_sigs: HashMap::new(),
         temps: Vec::new(),
@@ -404,12 +424,22 @@ pub fn lower_region<E: Env>(
         fk_static: None,
         internal_targets,
         region_entry: region.blocks[0].pc,
+        fault_common: None,
     };
     let mut done = std::collections::HashSet::new();
     for blk in region.blocks {
         if done.insert(blk.pc) {
             l.lower_block(blk);
         }
+    }
+    if let Some(common) = l.fault_common {
+        // One fault exit for the whole region: write back, pc = the parameter, FAULT.
+        l.b.switch_to_block(common);
+        l.fk_static = None;
+        let pc = l.b.block_params(common)[0];
+        l.spill();
+        l.set_pc(pc);
+        l.ret(exit::FAULT);
     }
     l.b.seal_all_blocks();
     l.b.finalize(isa.frontend_config());
@@ -605,10 +635,14 @@ impl<E: Env> Lower<'_, '_, E> {
             self.fk_static = fk_static;
             match d {
                 Deferred::Fault(pc) => {
-                    self.spill();
+                    let common = *self.fault_common.get_or_insert_with(|| {
+                        let blk = self.b.create_block();
+                        self.b.set_cold_block(blk);
+                        self.b.append_block_param(blk, types::I64);
+                        blk
+                    });
                     let pcv = self.iconst(types::I64, pc);
-                    self.set_pc(pcv);
-                    self.ret(exit::FAULT);
+                    self.b.ins().jump(common, &[pcv.into()]);
                 }
                 Deferred::Exit(target) => self.exit_to(target),
                 Deferred::Return(code) => self.ret(code),
@@ -1185,7 +1219,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn target_block(&mut self, pc: u64) -> ir::Block {
-        match self.blocks.get(&pc) {
+        match self.internal.get(&pc) {
             Some(b) => *b,
             None => self.defer(Deferred::Exit(pc)),
         }
@@ -1303,7 +1337,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 Op::Call { helper, insn } => self.call_helper(helper, insn),
                 Op::Jump { target, .. } => {
                     self.smc_check(target);
-                    match self.blocks.get(&target) {
+                    match self.internal.get(&target) {
                         Some(&t) => {
                             self.b.ins().jump(t, &[]);
                         }

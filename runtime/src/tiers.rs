@@ -46,8 +46,10 @@ impl Default for TierConfig {
     fn default() -> Self {
         TierConfig {
             mode: TierMode::Auto,
-            baseline_threshold: 2,
-            opt_threshold: 500,
+            // Cranelift costs tens of microseconds per guest instruction here, the
+            // interpreter tens of nanoseconds: compile only what runs often.
+            baseline_threshold: 50,
+            opt_threshold: 2000,
             code_cache_size: 256 << 20,
             max_region_blocks: 64,
         }

@@ -151,7 +151,10 @@ impl Compiler {
     /// Lowers a region to Cranelift IR (for golden tests and `--dump-clif`).
     pub fn lower(&mut self, blocks: &[&Block], env: &mut JitEnv) -> Function {
         lower::lower_region(
-            Region { blocks },
+            Region {
+                blocks,
+                loops: self.tier == Tier::Optimized,
+            },
             env,
             lower_config(),
             &*self.isa,
