@@ -573,14 +573,16 @@ impl CodeCache {
             .map(|(i, e)| (e.block.pc, i))
             .collect();
         self.jump.iter_mut().for_each(|j| *j = (u64::MAX, 0));
+        // A region compiling in the background may contain a dropped block: discard every
+        // result in flight (and let those blocks queue again).
+        self.generation += 1;
+        for e in &mut self.entries {
+            e.opt_queued = e.tier == 2;
+        }
         if dropped_native {
             // Chained code may jump into what was dropped: unlink everything, then relink
             // the optimized regions that remain.
             self.clear_chains();
-            self.generation += 1;
-            for e in &mut self.entries {
-                e.opt_queued = e.tier == 2;
-            }
             let slots: Vec<(u64, u32)> = self.slots.iter().map(|(a, b)| (*a, *b)).collect();
             for (pc, s) in slots {
                 if let Some(&i) = self.map.get(&pc) {
