@@ -1058,9 +1058,9 @@ impl<E: Env> Lower<'_, '_, E> {
         }
         self.b.ins().jump(join, &[packed.into()]);
         self.b.switch_to_block(join);
-        let v = out;
-        self.def_packed(v);
-        v
+        // No def_packed here: exit paths materialize too, and what they define must not
+        // leak into the static state of the code that continues after them.
+        out
     }
 
     /// AddWithCarry at width w: defines NZCV and returns the i64 result.

@@ -469,27 +469,121 @@ pub fn guest_cases(build_dir: &Path) -> Vec<GuestCase> {
 /// Builds the command running `binary args` under `emulator` (qemu-aarch64 or vmrun) in `cwd`
 /// with the fixed [`GUEST_ENV`].
 pub fn guest_command(emulator: &Path, binary: &Path, args: &[String], cwd: &Path) -> Command {
+    guest_command_with(emulator, &[], binary, args, cwd)
+}
+
+/// Like [`guest_command`] with options for the emulator itself (e.g. `--tier opt`) before
+/// the program path.
+pub fn guest_command_with(
+    emulator: &Path,
+    emulator_args: &[String],
+    binary: &Path,
+    args: &[String],
+    cwd: &Path,
+) -> Command {
     let mut cmd = Command::new(emulator);
-    cmd.arg(binary).args(args).current_dir(cwd).env_clear();
+    cmd.args(emulator_args)
+        .arg(binary)
+        .args(args)
+        .current_dir(cwd)
+        .env_clear();
     for (k, v) in GUEST_ENV {
         cmd.env(k, v);
     }
     cmd
 }
 
+/// One configuration of `vmrun` under test: a name for reports and its command-line options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierRun {
+    /// `interp`, `baseline`, `opt`, `auto` or `auto-eager`.
+    pub name: String,
+    /// Options given to vmrun before the program.
+    pub args: Vec<String>,
+}
+
+impl TierRun {
+    fn new(name: &str, args: &[&str]) -> TierRun {
+        TierRun {
+            name: name.to_string(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// Every tier configuration of the differential tests: each `--tier`, plus `auto-eager`
+/// (`--tier auto` with thresholds 1 and 2, so that optimized regions and background
+/// compilation run even in short programs).
+pub fn all_tiers() -> Vec<TierRun> {
+    vec![
+        TierRun::new("interp", &["--tier", "interp"]),
+        TierRun::new("baseline", &["--tier", "baseline"]),
+        TierRun::new("opt", &["--tier", "opt"]),
+        TierRun::new("auto", &["--tier", "auto"]),
+        TierRun::new(
+            "auto-eager",
+            &[
+                "--tier",
+                "auto",
+                "--baseline-threshold",
+                "1",
+                "--opt-threshold",
+                "2",
+            ],
+        ),
+    ]
+}
+
+/// The tiers selected by a comma-separated list of names (`VMC_DIFF_TIERS`), in the order of
+/// [`all_tiers`]; `None` or an empty list selects them all. Unknown names are an error.
+pub fn select_tiers(list: Option<&str>) -> Result<Vec<TierRun>, String> {
+    let all = all_tiers();
+    let Some(list) = list.filter(|l| !l.trim().is_empty()) else {
+        return Ok(all);
+    };
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    for n in &names {
+        if !all.iter().any(|t| t.name == *n) {
+            let known: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
+            return Err(format!("unknown tier {n:?} (known: {})", known.join(", ")));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|t| names.contains(&t.name.as_str()))
+        .collect())
+}
+
+/// The tiers named by `VMC_DIFF_TIERS` (all when unset); panics on an unknown name.
+pub fn tiers_from_env() -> Vec<TierRun> {
+    let list = std::env::var("VMC_DIFF_TIERS").ok();
+    select_tiers(list.as_deref()).unwrap_or_else(|e| panic!("VMC_DIFF_TIERS: {e}"))
+}
+
 /// The result of one differential case.
 #[derive(Debug)]
 pub struct CaseResult {
     pub case: GuestCase,
+    /// Name of the tested vmrun configuration (`default` when run without options).
+    pub tier: String,
     pub reference: Outcome,
     pub tested: Outcome,
     pub differences: Vec<Difference>,
 }
 
 impl CaseResult {
+    /// `LABEL [tier]`, for reports.
+    pub fn label(&self) -> String {
+        format!("{} [{}]", self.case.label, self.tier)
+    }
+
     /// A multi-line report of a failing case.
     pub fn report(&self) -> String {
-        let mut s = format!("FAIL {}\n", self.case.label);
+        let mut s = format!("FAIL {}\n", self.label());
         for d in &self.differences {
             s.push_str(&format!("    {d}\n"));
         }
@@ -515,6 +609,34 @@ impl CaseResult {
     }
 }
 
+/// Runs `binary args` under `emulator` (with `emulator_args`) in a fresh temporary working
+/// directory.
+pub fn run_in_temp_dir(
+    emulator: &Path,
+    emulator_args: &[String],
+    case: &GuestCase,
+    timeout: Duration,
+) -> Outcome {
+    match TempDir::new("vmc-diff") {
+        Ok(dir) => run_with_timeout(
+            &mut guest_command_with(
+                emulator,
+                emulator_args,
+                &case.binary,
+                &case.args,
+                dir.path(),
+            ),
+            timeout,
+        ),
+        Err(e) => Outcome {
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            status: Status::SpawnFailed(format!("temp dir: {e}")),
+            elapsed: Duration::ZERO,
+        },
+    }
+}
+
 /// Runs one case under the reference emulator and under the tested one, each in a fresh
 /// temporary working directory.
 pub fn run_case(
@@ -523,30 +645,43 @@ pub fn run_case(
     tested: &Path,
     timeout: Duration,
 ) -> CaseResult {
-    let run = |emu: &Path| {
-        let dir = TempDir::new("vmc-diff");
-        match dir {
-            Ok(dir) => run_with_timeout(
-                &mut guest_command(emu, &case.binary, &case.args, dir.path()),
-                timeout,
-            ),
-            Err(e) => Outcome {
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-                status: Status::SpawnFailed(format!("temp dir: {e}")),
-                elapsed: Duration::ZERO,
-            },
-        }
-    };
-    let reference = run(reference);
-    let tested = run(tested);
+    let reference = run_in_temp_dir(reference, &[], case, timeout);
+    let tested = run_in_temp_dir(tested, &[], case, timeout);
     let differences = compare(&reference, &tested);
     CaseResult {
         case: case.clone(),
+        tier: "default".to_string(),
         reference,
         tested,
         differences,
     }
+}
+
+/// Runs one case once under the reference emulator and then under `vmrun` in each tier
+/// configuration, comparing every tier with the same reference outcome. One result per tier,
+/// in the order of `tiers`.
+pub fn run_case_tiers(
+    case: &GuestCase,
+    reference: &Path,
+    vmrun: &Path,
+    tiers: &[TierRun],
+    timeout: Duration,
+) -> Vec<CaseResult> {
+    let expected = run_in_temp_dir(reference, &[], case, timeout);
+    tiers
+        .iter()
+        .map(|t| {
+            let tested = run_in_temp_dir(vmrun, &t.args, case, timeout);
+            let differences = compare(&expected, &tested);
+            CaseResult {
+                case: case.clone(),
+                tier: t.name.clone(),
+                reference: expected.clone(),
+                tested,
+                differences,
+            }
+        })
+        .collect()
 }
 
 /// Runs `f` over `items` on up to `threads` worker threads, keeping the input order.
@@ -615,5 +750,20 @@ mod tests {
         assert_eq!(o.stderr, b"err\n");
         let o = run_with_timeout(Command::new("sh").args(["-c", "exit 3"]), DEFAULT_TIMEOUT);
         assert_eq!(o.status, Status::Exited(3));
+    }
+
+    #[test]
+    fn tier_selection() {
+        let names = |v: Vec<TierRun>| v.into_iter().map(|t| t.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(select_tiers(None).unwrap()),
+            ["interp", "baseline", "opt", "auto", "auto-eager"]
+        );
+        assert_eq!(
+            names(select_tiers(Some("auto, interp")).unwrap()),
+            ["interp", "auto"]
+        );
+        assert_eq!(names(select_tiers(Some("")).unwrap()).len(), 5);
+        assert!(select_tiers(Some("interp,jit")).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Real static programs from elsewhere: Debian's busybox-static for arm64 runs applets under
 //! vmrun exactly as under qemu-aarch64 (stdout, stderr, exit status). tests/run.sh fetches the
 //! package into tests/guests/build/busybox; without it the test prints why and passes.
+//! Every applet runs once under qemu and under vmrun `--tier auto` and `--tier opt`.
 
 use vmc_tests::*;
 
@@ -65,20 +66,29 @@ fn busybox_applets_match_qemu() {
                 .collect(),
         })
         .collect();
-    let results = parallel_map(&cases, 2, |c| run_case(c, &qemu, &vmrun, DEFAULT_TIMEOUT));
+    let tiers: Vec<TierRun> = all_tiers()
+        .into_iter()
+        .filter(|t| t.name == "auto" || t.name == "opt")
+        .collect();
+    let results: Vec<CaseResult> = parallel_map(&cases, 2, |c| {
+        run_case_tiers(c, &qemu, &vmrun, &tiers, DEFAULT_TIMEOUT)
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     let failures: Vec<_> = results
         .iter()
         .filter(|r| !r.differences.is_empty())
         .collect();
     for r in &results {
         say!(
-            "  {} {:<28} {}",
+            "  {} {:<40} {}",
             if r.differences.is_empty() {
                 "ok  "
             } else {
                 "FAIL"
             },
-            r.case.label,
+            r.label(),
             r.tested.status
         );
     }

@@ -1,10 +1,14 @@
-//! Differential test: every guest of tests/guests/build (both -O0 and -O2) runs under
-//! `qemu-aarch64` and under `vmrun` with the same arguments, environment and a fresh working
-//! directory; stdout, stderr (without the emulators' own diagnostics) and the exit status
-//! (signal number when killed) must be equal. All failures are reported together.
+//! Differential test: every guest of tests/guests/build (both -O0 and -O2) runs once under
+//! `qemu-aarch64` (the reference) and under `vmrun` in every tier configuration (`--tier
+//! interp`, `baseline`, `opt`, `auto`, and `auto-eager` = auto with thresholds 1 and 2), with
+//! the same arguments, environment and a fresh working directory each time; stdout, stderr
+//! (without the emulators' own diagnostics) and the exit status (signal number when killed)
+//! of every tier must equal the reference's. All failures are reported together, each
+//! labelled with its tier.
 //!
 //! Environment: `VMC_DIFF_FILTER=SUBSTRING` runs only cases whose label contains it;
-//! `VMC_DIFF_TIMEOUT=SECONDS` changes the per-run timeout (default 60);
+//! `VMC_DIFF_TIERS=interp,auto` (comma list of interp, baseline, opt, auto, auto-eager)
+//! restricts the tiers; `VMC_DIFF_TIMEOUT=SECONDS` changes the per-run timeout (default 60);
 //! `VMC_DIFF_JOBS=N` sets the parallelism; `VMRUN=PATH` picks the vmrun binary.
 
 use std::time::{Duration, Instant};
@@ -33,6 +37,7 @@ fn differential_qemu_vs_vmrun() {
     if let Ok(filter) = std::env::var("VMC_DIFF_FILTER") {
         cases.retain(|c| c.label.contains(&filter));
     }
+    let tiers = tiers_from_env();
     let timeout = std::env::var("VMC_DIFF_TIMEOUT")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -46,9 +51,12 @@ fn differential_qemu_vs_vmrun() {
                 .map(|n| n.get())
                 .unwrap_or(2)
         });
+    let tier_names: Vec<&str> = tiers.iter().map(|t| t.name.as_str()).collect();
     say!(
-        "differential: {} cases, reference {}, tested {}, timeout {} s, {} jobs",
+        "differential: {} cases x {} tiers ({}), reference {}, tested {}, timeout {} s, {} jobs",
         cases.len(),
+        tiers.len(),
+        tier_names.join(", "),
         qemu.display(),
         vmrun.display(),
         timeout.as_secs(),
@@ -56,14 +64,46 @@ fn differential_qemu_vs_vmrun() {
     );
 
     let t0 = Instant::now();
-    let results = parallel_map(&cases, jobs, |c| run_case(c, &qemu, &vmrun, timeout));
+    // The reference runs once per case; then every (case, tier) pair runs on its own, so the
+    // slow tiers of one case spread over the workers.
+    let references = parallel_map(&cases, jobs, |c| run_in_temp_dir(&qemu, &[], c, timeout));
+    // Slowest tiers first (the optimizing compiles dominate), so that the short runs fill the
+    // tail; the results are put back in case order below.
+    let weight = |t: &TierRun| match t.name.as_str() {
+        "opt" | "auto-eager" => 0,
+        "auto" | "baseline" => 1,
+        _ => 2,
+    };
+    let mut pairs: Vec<(usize, usize)> = (0..tiers.len())
+        .flat_map(|t| (0..cases.len()).map(move |c| (c, t)))
+        .collect();
+    pairs.sort_by_key(|&(c, t)| (weight(&tiers[t]), t, c));
+    let tested = parallel_map(&pairs, jobs, |&(c, t)| {
+        run_in_temp_dir(&vmrun, &tiers[t].args, &cases[c], timeout)
+    });
+    let mut runs: Vec<((usize, usize), Outcome)> = pairs.into_iter().zip(tested).collect();
+    runs.sort_by_key(|&((c, t), _)| (c, t));
+    let results: Vec<CaseResult> = runs
+        .into_iter()
+        .map(|((c, t), tested)| {
+            let differences = compare(&references[c], &tested);
+            CaseResult {
+                case: cases[c].clone(),
+                tier: tiers[t].name.clone(),
+                reference: references[c].clone(),
+                tested,
+                differences,
+            }
+        })
+        .collect();
+
     let mut failures = Vec::new();
     for r in &results {
         let ok = r.differences.is_empty();
         say!(
-            "  {} {:<40} qemu {:>7.2} s  vmrun {:>7.2} s  {}",
+            "  {} {:<52} qemu {:>6.2} s  vmrun {:>6.2} s  {}",
             if ok { "ok  " } else { "FAIL" },
-            r.case.label,
+            r.label(),
             r.reference.elapsed.as_secs_f64(),
             r.tested.elapsed.as_secs_f64(),
             r.tested.status
@@ -73,15 +113,27 @@ fn differential_qemu_vs_vmrun() {
             failures.push(r);
         }
     }
+    for t in &tiers {
+        let of_tier: Vec<&CaseResult> = results.iter().filter(|r| r.tier == t.name).collect();
+        let secs: f64 = of_tier.iter().map(|r| r.tested.elapsed.as_secs_f64()).sum();
+        let failed = of_tier.iter().filter(|r| !r.differences.is_empty()).count();
+        say!(
+            "  tier {:<11} {:>3} of {:>3} passed, {:>7.1} s of vmrun time",
+            t.name,
+            of_tier.len() - failed,
+            of_tier.len(),
+            secs
+        );
+    }
     say!(
-        "differential: {} of {} cases passed in {:.1} s",
+        "differential: {} of {} runs passed in {:.1} s",
         results.len() - failures.len(),
         results.len(),
         t0.elapsed().as_secs_f64()
     );
     if !failures.is_empty() {
         let mut msg = format!(
-            "{} of {} differential cases failed:\n",
+            "{} of {} differential runs failed:\n",
             failures.len(),
             results.len()
         );
