@@ -305,16 +305,8 @@ fn main() -> Result<()> {
 
 fn print_table(results: &[BenchResult]) {
     println!(
-        "{:<12} {:<8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>7}  {}",
-        "program",
-        "mode",
-        "median s",
-        "x native",
-        "x qemu",
-        "base us/i",
-        "opt us/i",
-        "hit %",
-        "time interp/jit/runtime %"
+        "{:<12} {:<8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>7}  time interp/jit/runtime %",
+        "program", "mode", "median s", "x native", "x qemu", "base us/i", "opt us/i", "hit %"
     );
     let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into());
     for r in results {
