@@ -175,6 +175,7 @@ impl Process {
         };
         timing.total += start.elapsed();
         self.counters.blocks_translated = cache.stats.misses;
+        self.counters.insns_translated = cache.stats.ir_guest_insns;
         self.counters.jit = cache.stats.clone();
         result
     }

@@ -65,6 +65,8 @@ pub struct CacheStats {
     pub hits: u64,
     /// Lookups that had to translate guest code to IR.
     pub misses: u64,
+    /// Guest instructions translated to IR.
+    pub ir_guest_insns: u64,
     /// Regions compiled by the baseline JIT.
     pub baseline_translations: u64,
     /// Regions compiled by the optimizing JIT.
@@ -286,6 +288,7 @@ impl CodeCache {
                 let limit = if self.trace { 1 } else { a64::MAX_BLOCK_INSNS };
                 let block = a64::translate_block_limit(&mut |a| mem.fetch(a), pc, limit);
                 mem.mark_code(block.pc, 4 * block.guest_insns as u64);
+                self.stats.ir_guest_insns += block.guest_insns as u64;
                 let ranges = vec![(block.guest_range().start, block.guest_range().end)];
                 self.entries.push(Entry {
                     block: Arc::new(block),

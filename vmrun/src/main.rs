@@ -384,11 +384,14 @@ fn demo(show_ir: bool) -> ExitCode {
         c.blocks_translated, c.insns_translated
     );
     println!(
-        "interpreted {} blocks, {} guest instructions, in {:.1} ms ({:.1} MIPS)",
+        "ran in {:.1} ms: {} blocks interpreted ({} guest instructions), {} blocks compiled by the \
+         baseline JIT, {} regions by the optimizing JIT, {} entries into JIT code",
+        timing.total.as_secs_f64() * 1e3,
         c.blocks_executed,
         c.insns_executed,
-        timing.total.as_secs_f64() * 1e3,
-        c.insns_executed as f64 / timing.total.as_secs_f64().max(1e-9) / 1e6
+        c.jit.baseline_translations,
+        c.jit.opt_translations,
+        c.jit.jit_entries
     );
     println!(
         "emulated {} Linux system calls; guest exit status {}",
