@@ -111,6 +111,17 @@ struct Entry {
     ranges: Vec<(u64, u64)>,
 }
 
+impl Entry {
+    /// Forgets host code: back to tier 0, re-warming from a zero count.
+    fn drop_native(&mut self) {
+        self.native = 0;
+        self.tier = 0;
+        self.count = 0;
+        self.opt_queued = false;
+        self.ranges.truncate(1);
+    }
+}
+
 /// Slots in the chain table.
 const CHAIN_SLOTS: usize = 1 << 18;
 /// Entries of the direct-mapped jump cache.
@@ -223,13 +234,7 @@ impl CodeCache {
         self.trampoline = None;
         self.baseline = None;
         self.opt_sync = None;
-        for e in &mut self.entries {
-            e.native = 0;
-            e.tier = 0;
-            e.count = 0;
-            e.opt_queued = false;
-            e.ranges.truncate(1);
-        }
+        self.entries.iter_mut().for_each(Entry::drop_native);
         self.generation += 1;
         if self.cfg.mode != TierMode::Interp {
             if let Err(e) = self.start_jit() {
@@ -365,11 +370,7 @@ impl CodeCache {
             if e.native != 0 {
                 self.stats.evictions += 1;
             }
-            e.native = 0;
-            e.tier = 0;
-            e.count = 0;
-            e.opt_queued = false;
-            e.ranges.truncate(1);
+            e.drop_native();
         }
         self.clear_chains();
         self.generation += 1;
