@@ -6,6 +6,7 @@
 pub mod a64;
 pub mod interp;
 pub mod ir;
+pub mod layout;
 pub mod lower;
 pub mod mem;
 pub mod state;

@@ -9,10 +9,7 @@ use object::LittleEndian as LE;
 
 use crate::memory::{page_down, page_up, GuestMemory, MemError, PAGE};
 
-/// Load address chosen for position-independent (static-pie) executables.
-pub const PIE_BASE: u64 = 0x5_5555_0000;
-/// Top of the initial stack.
-pub const STACK_TOP: u64 = 0xf_ff00_0000;
+pub use vmc_compiler::layout::{PIE_BASE, STACK_TOP};
 /// Size reserved for the initial stack.
 pub const STACK_SIZE: u64 = 8 << 20;
 

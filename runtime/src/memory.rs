@@ -8,24 +8,7 @@
 
 use vmc_compiler::mem::{Fault, Memory};
 
-/// Size of the guest address space: 64 GiB, enough for any static program.
-pub const GUEST_SPACE: u64 = 1 << 36;
-/// Guest page size.
-pub const PAGE: u64 = 4096;
-
-/// Page permission bits (guest view).
-pub mod perm {
-    /// Readable.
-    pub const R: u8 = 1;
-    /// Writable.
-    pub const W: u8 = 2;
-    /// Executable.
-    pub const X: u8 = 4;
-    /// Holds code that has been translated (writes must invalidate it).
-    pub const CODE: u8 = 8;
-    /// Mapped at all (a PROT_NONE mapping is mapped but inaccessible).
-    pub const MAPPED: u8 = 16;
-}
+pub use vmc_compiler::layout::{perm, GUEST_SPACE, PAGE};
 
 /// Errors from setting up the guest address space.
 #[derive(Debug, thiserror::Error)]

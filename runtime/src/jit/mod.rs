@@ -18,12 +18,9 @@ use std::time::{Duration, Instant};
 
 use cranelift_codegen::ir::{types, AbiParam, Function, InstBuilder, Signature, UserFuncName};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
-use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use vmc_compiler::ir::{Block, Helper, Op};
-use vmc_compiler::lower::{self, Callee, LowerConfig, Region};
-
-use crate::memory::{perm, GUEST_SPACE};
+use vmc_compiler::lower::{self, Callee, Region};
 
 /// Which compiler configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -53,15 +50,7 @@ pub enum JitError {
     Relocations(u64),
 }
 
-/// The lowering configuration matching this runtime's memory layout.
-pub fn lower_config() -> LowerConfig {
-    LowerConfig {
-        guest_space: GUEST_SPACE,
-        perm_read: perm::R,
-        perm_write: perm::W,
-        perm_code: perm::CODE,
-    }
-}
+pub use vmc_compiler::layout::lower_config;
 
 /// Addresses the generated code calls, and the chain slots it may use.
 pub struct JitEnv {
@@ -110,32 +99,8 @@ pub struct CompiledRegion {
 impl Compiler {
     /// Builds the compiler for `tier`.
     pub fn new(tier: Tier) -> Result<Compiler, JitError> {
-        let mut flags = settings::builder();
-        let opt = if tier == Tier::Baseline {
-            "none"
-        } else {
-            "speed"
-        };
-        let set = |f: &mut settings::Builder, k: &str, v: &str| {
-            f.set(k, v).map_err(|e| JitError::Host(e.to_string()))
-        };
-        set(&mut flags, "opt_level", opt)?;
-        set(
-            &mut flags,
-            "enable_verifier",
-            if cfg!(debug_assertions) {
-                "true"
-            } else {
-                "false"
-            },
-        )?;
-        set(&mut flags, "unwind_info", "false")?;
-        // Cranelift's x64 tail calls (region chaining) need frame pointers.
-        set(&mut flags, "preserve_frame_pointers", "true")?;
-        let isa = cranelift_native::builder()
-            .map_err(|e| JitError::Host(e.to_string()))?
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| JitError::Host(e.to_string()))?;
+        let isa =
+            vmc_compiler::layout::host_isa(tier == Tier::Optimized).map_err(JitError::Host)?;
         Ok(Compiler {
             isa,
             fctx: FunctionBuilderContext::new(),
