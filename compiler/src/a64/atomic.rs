@@ -255,3 +255,6 @@ fn lse_rmw(st: &mut CpuState, mem: &mut dyn Memory, insn: u32) -> Result<(), Fau
     set_reg(st, rt, old);
     Ok(())
 }
+
+/// The helpers of this module (for the registry of [`super::helpers`]).
+pub(super) static HELPERS: &[&Helper] = &[&CLREX, &EXCLUSIVE, &CAS, &CASP, &LSE_RMW];

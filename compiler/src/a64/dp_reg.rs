@@ -364,3 +364,6 @@ fn crc32(st: &mut CpuState, _mem: &mut dyn Memory, insn: u32) -> Result<(), Faul
     }
     Ok(())
 }
+
+/// The helpers of this module (for the registry of [`super::helpers`]).
+pub(super) static HELPERS: &[&Helper] = &[&CRC32];

@@ -9,7 +9,7 @@
 use yaxpeax_arch::{Decoder, U8Reader};
 use yaxpeax_arm::armv8::a64::{InstDecoder, Instruction, Opcode};
 
-use crate::ir::{BinOp, Block, BranchKind, Dst, Op, Reg, Temp, TrapKind, UnOp, Width};
+use crate::ir::{BinOp, Block, BranchKind, Dst, Helper, Op, Reg, Temp, TrapKind, UnOp, Width};
 
 pub mod atomic;
 pub mod branch;
@@ -379,4 +379,21 @@ pub fn translate_block_limit(
         temps: b.temps,
         ops: b.ops,
     }
+}
+
+/// Every instruction helper the frontend can emit. AOT images name helpers, and the runtime
+/// resolves the names through this registry (names are unique: see the tests).
+pub fn helpers() -> impl Iterator<Item = &'static Helper> {
+    dp_reg::HELPERS
+        .iter()
+        .chain(simd::HELPERS)
+        .chain(atomic::HELPERS)
+        .chain(system::HELPERS)
+        .copied()
+        .chain(fp::helpers())
+}
+
+/// The helper named `name`.
+pub fn helper_by_name(name: &str) -> Option<&'static Helper> {
+    helpers().find(|h| h.name == name)
 }

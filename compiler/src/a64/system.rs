@@ -137,3 +137,6 @@ fn monotonic_ns() -> u64 {
     // Offset so the guest never sees a counter near zero.
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1_000_000_000
 }
+
+/// The helpers of this module (for the registry of [`super::helpers`]).
+pub(super) static HELPERS: &[&Helper] = &[&DC_ZVA, &READ_COUNTER];

@@ -572,3 +572,8 @@ fn simd_imm(st: &mut CpuState, _mem: &mut dyn Memory, insn: u32) -> Result<(), F
     st.v[rd] = if q { r } else { r & u64::MAX as u128 };
     Ok(())
 }
+
+/// The helpers of this module (for the registry of [`crate::a64::helpers`]).
+pub(super) static HELPERS: &[&Helper] = &[
+    &SIMD_FP_3SAME, &SIMD_FP_2MISC, &SIMD_FP_ELEM, &SIMD_FP_ACROSS, &SIMD_FP_CVT_FIXED, &SIMD_FP_IMM,
+];
