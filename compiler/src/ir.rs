@@ -562,3 +562,22 @@ pub fn verify(block: &Block) -> Result<(), VerifyError> {
     }
     Ok(())
 }
+
+/// Exit targets (constant guest addresses outside the region) of a region's blocks.
+pub fn exit_targets(blocks: &[&Block]) -> Vec<u64> {
+    let inside: std::collections::HashSet<u64> = blocks.iter().map(|b| b.pc).collect();
+    let mut out = Vec::new();
+    for b in blocks {
+        match b.ops.last() {
+            Some(Op::Jump { target, .. }) => out.push(*target),
+            Some(Op::Branch {
+                taken, fallthrough, ..
+            }) => out.extend([*taken, *fallthrough]),
+            _ => {}
+        }
+    }
+    out.retain(|t| !inside.contains(t));
+    out.sort_unstable();
+    out.dedup();
+    out
+}

@@ -10,7 +10,11 @@ use vmc_compiler::ir::Op;
 fn helper_names_are_unique() {
     let mut seen = HashSet::new();
     for h in a64::helpers() {
-        assert!(seen.insert(h.name), "helper name {} registered twice", h.name);
+        assert!(
+            seen.insert(h.name),
+            "helper name {} registered twice",
+            h.name
+        );
         assert!(std::ptr::eq(a64::helper_by_name(h.name).unwrap(), h));
     }
     assert!(seen.len() >= 30, "only {} helpers registered", seen.len());
@@ -31,7 +35,11 @@ fn every_emitted_helper_is_registered() {
         for op in &block.ops {
             if let Op::Call { helper, .. } = op {
                 let found = a64::helpers().any(|h| std::ptr::eq(h, *helper));
-                assert!(found, "helper {} (from {word:08x}) is not registered", helper.name);
+                assert!(
+                    found,
+                    "helper {} (from {word:08x}) is not registered",
+                    helper.name
+                );
                 used.insert(helper.name);
             }
         }

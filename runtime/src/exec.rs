@@ -47,6 +47,8 @@ pub struct ExecOptions {
     pub tiers: TierConfig,
     /// Measure time per tier (costs two clock reads per dispatch).
     pub timing: bool,
+    /// Code of the AOT image being run, if any.
+    pub aot: Option<std::sync::Arc<crate::aot::AotCode>>,
 }
 
 /// Wall time split of a run.
@@ -86,7 +88,8 @@ impl Process {
     /// Runs the guest until it exits or is killed.
     pub fn run(&mut self, opts: &ExecOptions, timing: &mut Timing) -> Termination {
         let start = Instant::now();
-        let mut cache = CodeCache::new(opts.tiers, opts.trace);
+        let mut cache = CodeCache::new(opts.tiers, opts.trace, opts.aot.clone());
+        cache.mark_aot_code(&mut self.mem);
         let mut temps = Vec::new();
         let mut slow = SlowState {
             mem: std::ptr::null_mut(),

@@ -3,6 +3,7 @@
 //! [`loader`] maps a static ELF into a [`memory::GuestMemory`] sandbox and builds the initial
 //! stack; [`exec`] runs it block by block; [`syscalls`] emulates the Linux system calls.
 
+pub mod aot;
 pub mod exec;
 pub mod jit;
 pub mod loader;

@@ -10,6 +10,7 @@ use vmc_compiler::ir::{Block, BranchKind, Op};
 use vmc_compiler::lower::{self, JitContext};
 use vmc_compiler::{a64, CpuState};
 
+use crate::aot::AotCode;
 use crate::jit::{self, code::CodeMemory, Background, Compiler, JitEnv, Job, Tier};
 use crate::memory::GuestMemory;
 
@@ -97,6 +98,12 @@ pub struct CacheStats {
     pub interp_blocks: u64,
     /// Entries into translated code from the dispatcher.
     pub jit_entries: u64,
+    /// Regions loaded from an AOT image.
+    pub aot_regions: u64,
+    /// Dispatcher entries into AOT image code (chained entries bypass the dispatcher).
+    pub aot_entries: u64,
+    /// AOT regions dropped because their guest code changed or was unmapped.
+    pub aot_invalidations: u64,
 }
 
 /// One cached guest block.
@@ -159,23 +166,39 @@ pub struct CodeCache {
     /// Statistics.
     pub stats: CacheStats,
     trace: bool,
+    /// Code of an AOT image, if running one.
+    aot: Option<Arc<AotCode>>,
+    /// Live AOT regions: guest pc → index in `aot.regions`.
+    aot_map: HashMap<u64, usize>,
 }
 
 impl CodeCache {
-    /// A cache for `cfg`; falls back to the interpreter (with a warning) when the JIT cannot
-    /// start on this host.
-    pub fn new(mut cfg: TierConfig, trace: bool) -> CodeCache {
+    /// A cache for `cfg`, entering the code of `aot` (an image's) where it has some; falls
+    /// back to the interpreter (with a warning) when the JIT cannot start on this host.
+    pub fn new(mut cfg: TierConfig, trace: bool, aot: Option<Arc<AotCode>>) -> CodeCache {
+        // Tracing shows every instruction: interpreter only, no image code.
+        let aot = aot.filter(|_| !trace);
         if trace {
             cfg.mode = TierMode::Interp;
         }
+        // The image's exits use chain slots 0..n for its slot targets.
+        let aot_slots = aot.as_ref().map_or(0, |a| a.slots.len());
+        let slots: HashMap<u64, u32> = aot
+            .iter()
+            .flat_map(|a| a.slots.iter().enumerate().map(|(i, &t)| (t, i as u32)))
+            .collect();
+        let aot_map: HashMap<u64, usize> = aot
+            .iter()
+            .flat_map(|a| a.regions.iter().enumerate().map(|(i, r)| (r.pc, i)))
+            .collect();
         let mut cache = CodeCache {
             cfg,
             map: HashMap::new(),
             entries: Vec::new(),
             jump: vec![(u64::MAX, 0); JUMP_CACHE],
             generation: 0,
-            slots: HashMap::new(),
-            chain: vec![0u64; CHAIN_SLOTS].into_boxed_slice(),
+            slots,
+            chain: vec![0u64; CHAIN_SLOTS + aot_slots].into_boxed_slice(),
             indirect: vec![0u64; 2 * lower::INDIRECT_ENTRIES as usize].into_boxed_slice(),
             continue_stub: 0,
             code: None,
@@ -183,13 +206,21 @@ impl CodeCache {
             baseline: None,
             opt_sync: None,
             background: None,
-            stats: CacheStats::default(),
+            stats: CacheStats {
+                aot_regions: aot_map.len() as u64,
+                ..CacheStats::default()
+            },
             trace,
+            aot,
+            aot_map,
         };
-        if cfg.mode != TierMode::Interp {
+        // Image code is entered through the JIT's trampoline, even with `--tier interp`.
+        if cfg.mode != TierMode::Interp || cache.aot.is_some() {
             if let Err(e) = cache.start_jit() {
                 eprintln!("vmrun: warning: JIT unavailable ({e}); interpreting");
                 cache.cfg.mode = TierMode::Interp;
+                cache.aot = None;
+                cache.aot_map.clear();
             }
         }
         cache
@@ -236,10 +267,12 @@ impl CodeCache {
         self.opt_sync = None;
         self.entries.iter_mut().for_each(Entry::drop_native);
         self.generation += 1;
-        if self.cfg.mode != TierMode::Interp {
+        if self.cfg.mode != TierMode::Interp || self.aot.is_some() {
             if let Err(e) = self.start_jit() {
                 eprintln!("vmrun: warning: JIT unavailable after fork ({e}); interpreting");
                 self.cfg.mode = TierMode::Interp;
+                self.aot = None;
+                self.aot_map.clear();
             }
         }
     }
@@ -312,8 +345,23 @@ impl CodeCache {
         idx
     }
 
+    /// Marks the guest code of the image's regions, so that writes to it invalidate them.
+    pub fn mark_aot_code(&self, mem: &mut GuestMemory) {
+        if let Some(aot) = &self.aot {
+            for r in &aot.regions {
+                for &(s, e) in &r.ranges {
+                    mem.mark_code(s, e - s);
+                }
+            }
+        }
+    }
+
     /// Looks up `pc`, applies the tier policy, and says what to run.
     pub fn runnable(&mut self, pc: u64, mem: &mut GuestMemory) -> Runnable {
+        if let (Some(&i), Some(aot)) = (self.aot_map.get(&pc), &self.aot) {
+            self.stats.aot_entries += 1;
+            return Runnable::Native(aot.regions[i].code);
+        }
         let idx = self.entry(pc, mem);
         let e = &mut self.entries[idx];
         e.count = e.count.saturating_add(1);
@@ -390,6 +438,24 @@ impl CodeCache {
             e[0] = u64::MAX;
             e[1] = stub;
         });
+        self.link_aot();
+    }
+
+    /// Links the live AOT regions into the chain slots and the indirect-branch table.
+    fn link_aot(&mut self) {
+        let Some(aot) = self.aot.clone() else {
+            return;
+        };
+        let mut live: Vec<(u64, usize)> = self.aot_map.iter().map(|(&p, &i)| (p, i)).collect();
+        live.sort_unstable();
+        for (pc, i) in live {
+            let code = aot.regions[i].code;
+            self.set_indirect(pc, code);
+            if let Some(&s) = self.slots.get(&pc) {
+                self.chain[s as usize] = code;
+                self.stats.chain_links_made += 1;
+            }
+        }
     }
 
     fn compile_baseline(&mut self, idx: usize) {
@@ -458,7 +524,7 @@ impl CodeCache {
         let mut slots = HashMap::new();
         for t in jit::exit_targets(blocks) {
             let n = self.slots.len() as u32;
-            if (n as usize) < CHAIN_SLOTS || self.slots.contains_key(&t) {
+            if (n as usize) < self.chain.len() || self.slots.contains_key(&t) {
                 let s = *self.slots.entry(t).or_insert(n);
                 slots.insert(t, s);
                 // Link at once when the target already has optimized code.
@@ -564,9 +630,22 @@ impl CodeCache {
     pub fn invalidate(&mut self, start: u64, end: u64) -> usize {
         let overlaps = |e: &Entry| e.ranges.iter().any(|&(s, t)| s < end && t > start);
         let before = self.entries.len();
-        let dropped_native = self.entries.iter().any(|e| e.native != 0 && overlaps(e));
+        let mut dropped_native = self.entries.iter().any(|e| e.native != 0 && overlaps(e));
         self.entries.retain(|e| !overlaps(e));
-        let removed = before - self.entries.len();
+        let mut removed = before - self.entries.len();
+        if let Some(aot) = &self.aot {
+            let n = self.aot_map.len();
+            self.aot_map.retain(|_, i| {
+                !aot.regions[*i]
+                    .ranges
+                    .iter()
+                    .any(|&(s, t)| s < end && t > start)
+            });
+            let gone = n - self.aot_map.len();
+            self.stats.aot_invalidations += gone as u64;
+            removed += gone;
+            dropped_native |= gone > 0;
+        }
         if removed == 0 {
             return 0;
         }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use vmc_compiler::aot::image::Image;
 use vmc_runtime::tiers::{TierConfig, TierMode};
 use vmc_runtime::{ExecOptions, Process, ProcessConfig, Termination, Timing};
 
@@ -166,17 +167,40 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let guest_args: Vec<Vec<u8>> = args.args.iter().map(|a| a.clone().into_bytes()).collect();
     let env = guest_env(&args);
-    let mut proc = match Process::spawn(&program, &guest_args, &env, &cfg) {
-        Ok(p) => p,
+    let cannot = |e: &dyn std::fmt::Display| {
+        eprintln!("vmrun: {}: {e}", program.display());
+        ExitCode::from(EXIT_CANNOT_EXECUTE)
+    };
+    let bytes = match std::fs::read(&program) {
+        Ok(b) => b,
         Err(e) => {
-            eprintln!("vmrun: {}: {e}", program.display());
-            let missing = matches!(&e, vmc_runtime::loader::LoadError::Io(io) if io.kind() == std::io::ErrorKind::NotFound);
-            return ExitCode::from(if missing {
+            eprintln!("vmrun: {}: cannot read: {e}", program.display());
+            return ExitCode::from(if e.kind() == std::io::ErrorKind::NotFound {
                 EXIT_NOT_FOUND
             } else {
                 EXIT_CANNOT_EXECUTE
             });
         }
+    };
+    // An AOT image (from `vmc translate`) carries its guest; its code is linked here and
+    // entered by guest PC, with the JIT for anything it lacks.
+    let mut aot = None;
+    let guest: &[u8] = if Image::looks_like_image(&bytes) {
+        let img = match Image::parse(&bytes) {
+            Ok(i) => i,
+            Err(e) => return cannot(&e),
+        };
+        match vmc_runtime::aot::load(&img) {
+            Ok(code) => aot = Some(std::sync::Arc::new(code)),
+            Err(e) => return cannot(&e),
+        }
+        img.guest
+    } else {
+        &bytes
+    };
+    let mut proc = match Process::spawn_image(guest, &program, &guest_args, &env, &cfg) {
+        Ok(p) => p,
+        Err(e) => return cannot(&e),
     };
     let mode = match args.tier {
         TierArg::Interp => TierMode::Interp,
@@ -195,6 +219,7 @@ fn run(args: RunArgs) -> ExitCode {
         trace: args.trace,
         tiers,
         timing: args.stats || args.stats_json.is_some(),
+        aot,
     };
     let mut timing = Timing::default();
     let term = proc.run(&opts, &mut timing);
@@ -274,6 +299,16 @@ fn report(
             c.blocks_executed, c.insns_executed
         );
         eprintln!("  entries into JIT code     {:>14}", j.jit_entries);
+        if j.aot_regions > 0 {
+            eprintln!(
+                "  AOT regions loaded        {:>14} ({} invalidated)",
+                j.aot_regions, j.aot_invalidations
+            );
+            eprintln!(
+                "  AOT vs JIT fallback       {:>14} dispatcher entries into AOT code / {} into JIT code, {} blocks interpreted",
+                j.aot_entries, j.jit_entries, c.blocks_executed
+            );
+        }
         eprintln!("  system calls              {:>14}", c.syscalls);
         eprintln!("  time total                {:>11.1} ms", ms(timing.total));
         eprintln!("  time in interpreter       {:>11.1} ms", ms(timing.interp));

@@ -477,7 +477,15 @@ fn fp_cvt_fixed(st: &mut CpuState, _mem: &mut dyn Memory, insn: u32) -> Result<(
 /// The scalar and vector FP helpers (for the registry of [`super::helpers`]).
 pub(super) fn helpers() -> impl Iterator<Item = &'static Helper> {
     [
-        &FP_DP1, &FP_DP2, &FP_DP3, &FP_CMP, &FP_CCMP, &FP_CSEL, &FP_IMM, &FP_CVT_INT, &FP_CVT_FIXED,
+        &FP_DP1,
+        &FP_DP2,
+        &FP_DP3,
+        &FP_CMP,
+        &FP_CCMP,
+        &FP_CSEL,
+        &FP_IMM,
+        &FP_CVT_INT,
+        &FP_CVT_FIXED,
     ]
     .into_iter()
     .chain(vector::HELPERS.iter().copied())

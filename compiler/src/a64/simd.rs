@@ -321,6 +321,18 @@ pub(crate) fn lo64(v: u128) -> u128 {
 
 /// The helpers of this module (for the registry of [`super::helpers`]).
 pub(super) static HELPERS: &[&Helper] = &[
-    &H_3SAME, &H_3DIFF, &H_2MISC, &H_ACROSS, &H_PAIRWISE, &H_COPY, &H_PERMUTE, &H_EXT, &H_TBL,
-    &H_MODIMM, &H_SHIFT_IMM, &H_BY_ELEM, &H_LDST_MULTI, &H_LDST_SINGLE,
+    &H_3SAME,
+    &H_3DIFF,
+    &H_2MISC,
+    &H_ACROSS,
+    &H_PAIRWISE,
+    &H_COPY,
+    &H_PERMUTE,
+    &H_EXT,
+    &H_TBL,
+    &H_MODIMM,
+    &H_SHIFT_IMM,
+    &H_BY_ELEM,
+    &H_LDST_MULTI,
+    &H_LDST_SINGLE,
 ];

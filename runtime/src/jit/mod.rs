@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use cranelift_codegen::ir::{types, AbiParam, Function, InstBuilder, Signature, UserFuncName};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use vmc_compiler::ir::{Block, Helper, Op};
+use vmc_compiler::ir::{Block, Helper};
 use vmc_compiler::lower::{self, Callee, Region};
 
 /// Which compiler configuration.
@@ -216,24 +216,7 @@ impl Compiler {
     }
 }
 
-/// Exit targets (constant guest addresses outside the region) of a region's blocks.
-pub fn exit_targets(blocks: &[&Block]) -> Vec<u64> {
-    let inside: std::collections::HashSet<u64> = blocks.iter().map(|b| b.pc).collect();
-    let mut out = Vec::new();
-    for b in blocks {
-        match b.ops.last() {
-            Some(Op::Jump { target, .. }) => out.push(*target),
-            Some(Op::Branch {
-                taken, fallthrough, ..
-            }) => out.extend([*taken, *fallthrough]),
-            _ => {}
-        }
-    }
-    out.retain(|t| !inside.contains(t));
-    out.sort_unstable();
-    out.dedup();
-    out
-}
+pub use vmc_compiler::ir::exit_targets;
 
 /// A request to the background compiler.
 pub struct Job {

@@ -575,5 +575,10 @@ fn simd_imm(st: &mut CpuState, _mem: &mut dyn Memory, insn: u32) -> Result<(), F
 
 /// The helpers of this module (for the registry of [`crate::a64::helpers`]).
 pub(super) static HELPERS: &[&Helper] = &[
-    &SIMD_FP_3SAME, &SIMD_FP_2MISC, &SIMD_FP_ELEM, &SIMD_FP_ACROSS, &SIMD_FP_CVT_FIXED, &SIMD_FP_IMM,
+    &SIMD_FP_3SAME,
+    &SIMD_FP_2MISC,
+    &SIMD_FP_ELEM,
+    &SIMD_FP_ACROSS,
+    &SIMD_FP_CVT_FIXED,
+    &SIMD_FP_IMM,
 ];

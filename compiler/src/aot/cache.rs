@@ -1,0 +1,64 @@
+//! Content-addressed cache of translated images (`vmc translate --cache-dir DIR`).
+//!
+//! The key is the SHA-256 of everything that determines the image: the guest bytes, the
+//! compiler version, the host features the code may use, and the translation options that
+//! change the output (not `-j`, which never does). Entries are written atomically (temporary
+//! file, then rename) and re-verified when read, so a damaged entry is a miss, not an error.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::image::{compiler_version, host_features, Image};
+
+/// The cache key of a translation.
+pub fn key(guest: &[u8], options: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        guest,
+        compiler_version().as_bytes(),
+        host_features().join(",").as_bytes(),
+        options.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A cache directory.
+pub struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    /// Opens (creating) the cache directory.
+    pub fn open(dir: &Path) -> std::io::Result<Cache> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Cache { dir: dir.into() })
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.aot"))
+    }
+
+    /// The cached image for `key`, if present and still valid for this build.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let bytes = std::fs::read(self.path(key)).ok()?;
+        let ok = Image::parse(&bytes).and_then(|i| i.check_compatible());
+        match ok {
+            Ok(()) => Some(bytes),
+            Err(e) => {
+                log::warn!("cache entry {key}: {e}; translating again");
+                None
+            }
+        }
+    }
+
+    /// Stores an image under `key`.
+    pub fn put(&self, key: &str, image: &[u8]) -> std::io::Result<()> {
+        let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, image)?;
+        std::fs::rename(&tmp, self.path(key))
+    }
+}

@@ -1,0 +1,485 @@
+//! The AOT image format: a host x86-64 ELF relocatable object written by cranelift-object,
+//! one function per translated guest region (`vmc_g_<pc>`), with three metadata sections and
+//! a sealing trailer:
+//!
+//! - `.vmc.meta`: JSON [`Meta`]: format version, compiler version, guest and host ISA, host CPU
+//!   features the code uses, CpuState ABI version, guest memory layout, SHA-256 of the guest.
+//! - `.vmc.map`: the binary [`Map`]: guest PC and guest ranges of every region, and the guest
+//!   targets of the chain slots its code exits through (slot `i` is `slots[i]`).
+//! - `.vmc.guest`: the guest binary itself, so an image runs on its own (`vmrun IMAGE`).
+//!
+//! After the object come 40 bytes: the SHA-256 of everything before them and the magic
+//! [`MAGIC`]. A truncated or modified image fails the digest and is refused before anything
+//! in it is parsed. Relocations name runtime entry points (`vmc_rt_*`) and instruction
+//! helpers (`vmc_helper_<name>`, see [`crate::a64::helpers`]); the runtime resolves them.
+
+use object::{Object, ObjectSection};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::layout;
+use crate::lower::{Callee, JitContext};
+use crate::state::CPU_STATE_ABI_VERSION;
+
+/// Version of this format; bumped whenever the layout of any part changes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Last 8 bytes of every image.
+pub const MAGIC: &[u8; 8] = b"VMCAOT01";
+/// Digest plus magic.
+const TRAILER: usize = 32 + 8;
+/// Section holding [`Meta`] as JSON.
+pub const META_SECTION: &str = ".vmc.meta";
+/// Section holding the encoded [`Map`].
+pub const MAP_SECTION: &str = ".vmc.map";
+/// Section holding the guest binary.
+pub const GUEST_SECTION: &str = ".vmc.guest";
+/// Prefix of region symbols (followed by the guest PC in hex).
+pub const REGION_PREFIX: &str = "vmc_g_";
+/// Prefix of helper symbols (followed by the helper's name).
+pub const HELPER_PREFIX: &str = "vmc_helper_";
+/// Runtime entry points and their symbol names.
+pub const CALLEES: [(Callee, &str); 5] = [
+    (Callee::Load, "vmc_rt_load"),
+    (Callee::Store, "vmc_rt_store"),
+    (Callee::LoadVec, "vmc_rt_load_vec"),
+    (Callee::StoreVec, "vmc_rt_store_vec"),
+    (Callee::Helper, "vmc_rt_helper"),
+];
+
+/// The symbol of the region at guest `pc`.
+pub fn region_symbol(pc: u64) -> String {
+    format!("{REGION_PREFIX}{pc:x}")
+}
+
+/// This compiler's version string, recorded in images and checked when they are loaded.
+pub fn compiler_version() -> String {
+    format!("vmc {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The optional host CPU features (Cranelift `has_*` flags) this host has; images record
+/// those their code may use.
+pub fn host_features() -> Vec<String> {
+    match layout::host_isa(true) {
+        Ok(isa) => isa
+            .isa_flags()
+            .iter()
+            .filter(|f| f.name.starts_with("has_") && f.as_bool() == Some(true))
+            .map(|f| f.name.to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The guest memory layout the code was translated for.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Size of the guest address space.
+    pub guest_space: u64,
+    /// Guest page size.
+    pub page: u64,
+    /// Load address of static-pie executables.
+    pub pie_base: u64,
+    /// Permission bits the inline memory checks test: read, write, code.
+    pub perm_bits: [u8; 3],
+}
+
+impl Layout {
+    /// The layout of this build.
+    pub fn current() -> Layout {
+        Layout {
+            guest_space: layout::GUEST_SPACE,
+            page: layout::PAGE,
+            pie_base: layout::PIE_BASE,
+            perm_bits: [layout::perm::R, layout::perm::W, layout::perm::CODE],
+        }
+    }
+}
+
+/// Translation statistics recorded in the image (shown by `vmc inspect`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ImageStats {
+    /// Regions (host functions).
+    pub regions: u64,
+    /// Guest basic blocks translated.
+    pub blocks: u64,
+    /// Distinct guest instructions covered.
+    pub guest_insns: u64,
+    /// Bytes of executable guest code.
+    pub exec_bytes: u64,
+    /// Share of the executable bytes covered by translated instructions.
+    pub coverage: f64,
+    /// Function entries found.
+    pub functions: u64,
+    /// Jump tables recovered.
+    pub jump_tables: u64,
+    /// Bytes of host code.
+    pub host_code_bytes: u64,
+    /// Chain slots (exit targets).
+    pub slots: u64,
+}
+
+/// Image metadata (the `.vmc.meta` section).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Meta {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// [`compiler_version`] of the writer.
+    pub compiler_version: String,
+    /// Guest instruction set ("aarch64").
+    pub guest_isa: String,
+    /// Host instruction set ("x86_64").
+    pub host_isa: String,
+    /// Optional host CPU features the code may use.
+    pub host_features: Vec<String>,
+    /// [`CPU_STATE_ABI_VERSION`] the code addresses the guest state with.
+    pub cpu_state_abi: u32,
+    /// Size of [`JitContext`] (its layout is part of the ABI too).
+    pub jit_context_size: u32,
+    /// Guest memory layout baked into the code.
+    pub layout: Layout,
+    /// File name of the guest when it was translated (informational).
+    pub guest_name: String,
+    /// Hex SHA-256 of the guest binary.
+    pub guest_sha256: String,
+    /// Size of the guest binary.
+    pub guest_size: u64,
+    /// Guest entry point at run time.
+    pub entry: u64,
+    /// Load bias of the guest (static-pie executables load at [`layout::PIE_BASE`]).
+    pub bias: u64,
+    /// Hex SHA-256 of the profile that guided translation, if any.
+    pub profile_sha256: Option<String>,
+    /// Statistics.
+    pub stats: ImageStats,
+}
+
+impl Meta {
+    /// Metadata for a guest translated by this build (statistics left default).
+    pub fn new(guest: &[u8], guest_name: &str, entry: u64, bias: u64) -> Meta {
+        Meta {
+            format_version: FORMAT_VERSION,
+            compiler_version: compiler_version(),
+            guest_isa: "aarch64".into(),
+            host_isa: std::env::consts::ARCH.into(),
+            host_features: host_features(),
+            cpu_state_abi: CPU_STATE_ABI_VERSION,
+            jit_context_size: std::mem::size_of::<JitContext>() as u32,
+            layout: Layout::current(),
+            guest_name: guest_name.into(),
+            guest_sha256: sha256_hex(guest),
+            guest_size: guest.len() as u64,
+            entry,
+            bias,
+            profile_sha256: None,
+            stats: ImageStats::default(),
+        }
+    }
+}
+
+/// One translated region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionEntry {
+    /// Guest PC of its entry (its symbol is [`region_symbol`] of it).
+    pub pc: u64,
+    /// Guest instructions it translates.
+    pub guest_insns: u32,
+    /// Guest address ranges its code was translated from (for invalidation).
+    pub ranges: Vec<(u64, u64)>,
+}
+
+/// The `.vmc.map` section.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Map {
+    /// Regions sorted by PC.
+    pub regions: Vec<RegionEntry>,
+    /// Chain-slot targets: the code's exit through slot `i` goes to guest `slots[i]`.
+    pub slots: Vec<u64>,
+}
+
+impl Map {
+    /// Little-endian encoding: region count, then per region pc, insns, range count, ranges;
+    /// then slot count and slots.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend((self.regions.len() as u64).to_le_bytes());
+        for r in &self.regions {
+            out.extend(r.pc.to_le_bytes());
+            out.extend(r.guest_insns.to_le_bytes());
+            out.extend((r.ranges.len() as u32).to_le_bytes());
+            for (s, e) in &r.ranges {
+                out.extend(s.to_le_bytes());
+                out.extend(e.to_le_bytes());
+            }
+        }
+        out.extend((self.slots.len() as u64).to_le_bytes());
+        for s in &self.slots {
+            out.extend(s.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes and validates [`Map::encode`]'s output.
+    pub fn decode(bytes: &[u8]) -> Result<Map, ImageError> {
+        let mut r = Reader { bytes, pos: 0 };
+        let n = r.count(20)?;
+        let mut regions = Vec::with_capacity(n);
+        for _ in 0..n {
+            let pc = r.u64()?;
+            let guest_insns = r.u32()?;
+            let k = r.u32()? as usize;
+            if k.saturating_mul(16) > r.left() {
+                return Err(ImageError::Map("range count beyond the section".into()));
+            }
+            let mut ranges = Vec::with_capacity(k);
+            for _ in 0..k {
+                let (s, e) = (r.u64()?, r.u64()?);
+                if s >= e || e > layout::GUEST_SPACE {
+                    return Err(ImageError::Map(format!("bad range {s:#x}..{e:#x}")));
+                }
+                ranges.push((s, e));
+            }
+            if pc % 4 != 0 || pc >= layout::GUEST_SPACE {
+                return Err(ImageError::Map(format!("bad region pc {pc:#x}")));
+            }
+            regions.push(RegionEntry {
+                pc,
+                guest_insns,
+                ranges,
+            });
+        }
+        let n = r.count(8)?;
+        let mut slots = Vec::with_capacity(n);
+        for _ in 0..n {
+            slots.push(r.u64()?);
+        }
+        if r.left() != 0 {
+            return Err(ImageError::Map("trailing bytes".into()));
+        }
+        Ok(Map { regions, slots })
+    }
+}
+
+/// Bounds-checked little-endian reader.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn left(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], ImageError> {
+        let s = self
+            .bytes
+            .get(self.pos..self.pos + N)
+            .ok_or_else(|| ImageError::Map("section ends early".into()))?;
+        self.pos += N;
+        Ok(s.try_into().expect("slice of length N"))
+    }
+    fn u32(&mut self) -> Result<u32, ImageError> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    fn u64(&mut self) -> Result<u64, ImageError> {
+        Ok(u64::from_le_bytes(self.take()?))
+    }
+    /// A count of items of at least `min` bytes each that must fit in what is left.
+    fn count(&mut self, min: usize) -> Result<usize, ImageError> {
+        let n = self.u64()?;
+        if n.saturating_mul(min as u64) > self.left() as u64 {
+            return Err(ImageError::Map(format!("count {n} beyond the section")));
+        }
+        Ok(n as usize)
+    }
+}
+
+/// Why an image is refused. Each message is one line; the caller names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// Too short to hold the trailer.
+    #[error("truncated: {0} bytes is too short for a vmc image")]
+    TooShort(usize),
+    /// The trailer magic is missing: not an image, or cut short.
+    #[error("not a vmc AOT image, or truncated (no image trailer)")]
+    NoTrailer,
+    /// The SHA-256 of the contents does not match the trailer.
+    #[error("corrupt or tampered image: SHA-256 of its contents does not match its trailer")]
+    Digest,
+    /// The object file cannot be parsed.
+    #[error("corrupt object file: {0}")]
+    Object(String),
+    /// A required section is missing.
+    #[error("missing section {0}")]
+    MissingSection(&'static str),
+    /// The metadata cannot be parsed.
+    #[error("corrupt metadata: {0}")]
+    Meta(String),
+    /// Written in another format version.
+    #[error("image format version {found}, this build reads version {expected}: translate again")]
+    Format {
+        /// Version in the image.
+        found: u32,
+        /// Version of this build.
+        expected: u32,
+    },
+    /// Written by another compiler build.
+    #[error("image built by {found}, this is {expected}: translate again")]
+    CompilerVersion {
+        /// Compiler of the image.
+        found: String,
+        /// This build.
+        expected: String,
+    },
+    /// Not an AArch64 guest.
+    #[error("image translates guest ISA {0}, this runtime runs aarch64")]
+    GuestIsa(String),
+    /// Code for another host.
+    #[error("image holds code for host {0}, this host is {1}")]
+    HostIsa(String, String),
+    /// Code that uses CPU features this host lacks.
+    #[error("image code needs host CPU features this host lacks: {0}")]
+    HostFeatures(String),
+    /// Other CpuState or context ABI.
+    #[error("image built for CpuState ABI {found}, this runtime has {expected}")]
+    Abi {
+        /// ABI of the image.
+        found: String,
+        /// ABI of this build.
+        expected: String,
+    },
+    /// Other guest memory layout.
+    #[error("image built for another guest memory layout")]
+    Layout,
+    /// The embedded guest does not match the recorded hash.
+    #[error("embedded guest binary does not match its recorded SHA-256")]
+    GuestHash,
+    /// The region map is malformed.
+    #[error("corrupt region map: {0}")]
+    Map(String),
+}
+
+/// Appends the trailer (digest and magic) to an object file, making it an image.
+pub fn seal(mut object: Vec<u8>) -> Vec<u8> {
+    let digest = Sha256::digest(&object);
+    object.extend_from_slice(&digest);
+    object.extend_from_slice(MAGIC);
+    object
+}
+
+/// A parsed, sealed image (the object, not yet loaded).
+pub struct Image<'a> {
+    /// Metadata.
+    pub meta: Meta,
+    /// Regions and chain slots.
+    pub map: Map,
+    /// The embedded guest binary.
+    pub guest: &'a [u8],
+    /// The ELF relocatable object (without the trailer).
+    pub object: &'a [u8],
+}
+
+impl<'a> Image<'a> {
+    /// Whether `bytes` end like an image (cheap; [`Image::parse`] does the real checks).
+    pub fn looks_like_image(bytes: &[u8]) -> bool {
+        bytes.ends_with(MAGIC)
+    }
+
+    /// Checks the trailer, parses the object, metadata and map, checks the embedded guest
+    /// against its hash. Does not check compatibility with this build: see
+    /// [`Image::check_compatible`].
+    pub fn parse(bytes: &'a [u8]) -> Result<Image<'a>, ImageError> {
+        if bytes.len() < TRAILER {
+            return Err(ImageError::TooShort(bytes.len()));
+        }
+        if !bytes.ends_with(MAGIC) {
+            return Err(ImageError::NoTrailer);
+        }
+        let (object, trailer) = bytes.split_at(bytes.len() - TRAILER);
+        if Sha256::digest(object).as_slice() != &trailer[..32] {
+            return Err(ImageError::Digest);
+        }
+        let file = object::File::parse(object).map_err(|e| ImageError::Object(e.to_string()))?;
+        let section = |name: &'static str| -> Result<&'a [u8], ImageError> {
+            file.section_by_name(name)
+                .ok_or(ImageError::MissingSection(name))?
+                .data()
+                .map_err(|e| ImageError::Object(format!("section {name}: {e}")))
+        };
+        let meta: Meta = serde_json::from_slice(section(META_SECTION)?)
+            .map_err(|e| ImageError::Meta(e.to_string()))?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(ImageError::Format {
+                found: meta.format_version,
+                expected: FORMAT_VERSION,
+            });
+        }
+        if meta.guest_isa != "aarch64" {
+            return Err(ImageError::GuestIsa(meta.guest_isa));
+        }
+        let map = Map::decode(section(MAP_SECTION)?)?;
+        let guest = section(GUEST_SECTION)?;
+        if sha256_hex(guest) != meta.guest_sha256 || guest.len() as u64 != meta.guest_size {
+            return Err(ImageError::GuestHash);
+        }
+        Ok(Image {
+            meta,
+            map,
+            guest,
+            object,
+        })
+    }
+
+    /// Checks that this build and host can run the image's code: compiler version, host ISA
+    /// and CPU features, CpuState/context ABI, guest memory layout.
+    pub fn check_compatible(&self) -> Result<(), ImageError> {
+        check_meta(&self.meta, &host_features())
+    }
+}
+
+/// [`Image::check_compatible`] against a given host feature list.
+pub fn check_meta(meta: &Meta, host: &[String]) -> Result<(), ImageError> {
+    if meta.compiler_version != compiler_version() {
+        return Err(ImageError::CompilerVersion {
+            found: meta.compiler_version.clone(),
+            expected: compiler_version(),
+        });
+    }
+    if meta.host_isa != std::env::consts::ARCH {
+        return Err(ImageError::HostIsa(
+            meta.host_isa.clone(),
+            std::env::consts::ARCH.into(),
+        ));
+    }
+    let missing: Vec<&str> = meta
+        .host_features
+        .iter()
+        .filter(|f| !host.contains(f))
+        .map(|f| f.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ImageError::HostFeatures(missing.join(", ")));
+    }
+    let abi = |cpu: u32, ctx: u32| format!("{cpu} (context {ctx} bytes)");
+    let ours = (
+        CPU_STATE_ABI_VERSION,
+        std::mem::size_of::<JitContext>() as u32,
+    );
+    if (meta.cpu_state_abi, meta.jit_context_size) != ours {
+        return Err(ImageError::Abi {
+            found: abi(meta.cpu_state_abi, meta.jit_context_size),
+            expected: abi(ours.0, ours.1),
+        });
+    }
+    if meta.layout != Layout::current() {
+        return Err(ImageError::Layout);
+    }
+    Ok(())
+}

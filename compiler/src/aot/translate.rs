@@ -1,0 +1,468 @@
+//! Whole-binary translation: code discovery, partition of the discovered blocks into
+//! regions, parallel Cranelift compilation (rayon), and the image (cranelift-object).
+//!
+//! Regions: every address the runtime may enter from outside straight-line flow (function
+//! entries, return sites, jump-table targets, system-call continuations) heads a region; a
+//! block reachable from two heads, or beyond the size limit, heads its own. So every region
+//! has a single entry and no block is translated twice; loops inside a region become host
+//! loops, and exits to other regions go through chain slots (see [`crate::lower`]) that the
+//! runtime fills with the target's code, so they stay unlinkable on invalidation.
+//!
+//! Output is deterministic: regions are compiled in parallel but emitted in PC order, and
+//! Cranelift is deterministic, so `-j 1` and `-j 8` give byte-identical images.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use cranelift_codegen::ir::{
+    self, types, ExtFuncData, ExternalName, GlobalValueData, InstBuilder, Signature,
+    UserExternalName, UserFuncName,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_module::{Linkage, Module, ModuleReloc};
+use cranelift_object::{ObjectBuilder, ObjectModule};
+use rayon::prelude::*;
+
+use super::discover::{discover, DiscoverError, Discovery};
+use super::image::{self, ImageStats, Map, Meta, RegionEntry};
+use crate::ir::{Block, Op};
+use crate::layout;
+use crate::lower::{self, Callee, Env, Region};
+
+/// Most blocks in one region (bigger functions are split at block boundaries).
+pub const MAX_REGION_BLOCKS: usize = 256;
+
+/// How to translate.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Worker threads (0: one per core).
+    pub jobs: usize,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// A translated image and what it took.
+pub struct Output {
+    /// The sealed image bytes.
+    pub image: Vec<u8>,
+    /// Its metadata.
+    pub meta: Meta,
+    /// Wall time of the whole translation.
+    pub time: Duration,
+    /// Wall time of code discovery.
+    pub discover_time: Duration,
+    /// Regions Cranelift rejected (left to the runtime's JIT).
+    pub failed_regions: Vec<(u64, String)>,
+}
+
+/// Why a translation failed. One line each; the caller names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TranslateError {
+    /// The guest binary could not be analysed.
+    #[error(transparent)]
+    Discover(#[from] DiscoverError),
+    /// Cranelift does not support this host.
+    #[error("host not supported by Cranelift: {0}")]
+    Host(String),
+    /// The worker pool could not start.
+    #[error("cannot start {0} worker threads: {1}")]
+    Threads(usize, String),
+    /// The object file could not be written.
+    #[error("cannot write the object file: {0}")]
+    Object(String),
+}
+
+/// Translates the guest binary `guest` (named `name` in messages and metadata).
+pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, TranslateError> {
+    let t0 = Instant::now();
+    let disc = discover(guest)?;
+    let discover_time = t0.elapsed();
+    let regions = partition(&disc);
+    let isa = layout::host_isa(true).map_err(TranslateError::Host)?;
+
+    // Declarations, in a fixed order: runtime entry points, helpers, regions.
+    let builder = ObjectBuilder::new(
+        isa.clone(),
+        "vmc-image",
+        cranelift_module::default_libcall_names(),
+    )
+    .map_err(|e| TranslateError::Object(e.to_string()))?;
+    let mut module = ObjectModule::new(builder);
+    let obj_err = |e: cranelift_module::ModuleError| TranslateError::Object(e.to_string());
+    let mut callee_ids = HashMap::new();
+    for (c, sym) in image::CALLEES {
+        let id = module
+            .declare_function(sym, Linkage::Import, &Signature::new(CallConv::SystemV))
+            .map_err(obj_err)?;
+        callee_ids.insert(c, id.as_u32());
+    }
+    let mut helpers: Vec<&'static str> = disc
+        .blocks
+        .iter()
+        .flat_map(|b| &b.ops)
+        .filter_map(|op| match op {
+            Op::Call { helper, .. } => Some(helper.name),
+            _ => None,
+        })
+        .collect();
+    helpers.sort_unstable();
+    helpers.dedup();
+    let mut helper_ids = HashMap::new();
+    for h in &helpers {
+        let sym = format!("{}{h}", image::HELPER_PREFIX);
+        let id = module
+            .declare_data(&sym, Linkage::Import, false, false)
+            .map_err(obj_err)?;
+        helper_ids.insert(*h, id.as_u32());
+    }
+    let mut func_ids = Vec::with_capacity(regions.len());
+    for r in &regions {
+        let pc = disc.blocks[r[0]].pc;
+        let id = module
+            .declare_function(
+                &image::region_symbol(pc),
+                Linkage::Export,
+                &lower::region_signature(),
+            )
+            .map_err(obj_err)?;
+        func_ids.push(id);
+    }
+    // Chain slots: every exit target of every region, sorted.
+    let mut slots: Vec<u64> = regions
+        .iter()
+        .flat_map(|r| {
+            let blocks: Vec<&Block> = r.iter().map(|&i| &disc.blocks[i]).collect();
+            crate::ir::exit_targets(&blocks)
+        })
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+
+    // Compile in parallel; results come back in region order.
+    let progress = if opts.progress {
+        let pb = indicatif::ProgressBar::new(regions.len() as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} translating {msg} [{bar:40}] {pos}/{len} regions ({eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        pb.set_message(name.to_string());
+        pb
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs)
+        .build()
+        .map_err(|e| TranslateError::Threads(opts.jobs, e.to_string()))?;
+    let shared = Shared {
+        callee_ids: &callee_ids,
+        helper_ids: &helper_ids,
+        slots: &slots,
+    };
+    let compiled: Vec<Result<Compiled, String>> = pool.install(|| {
+        regions
+            .par_iter()
+            .zip(func_ids.par_iter())
+            .map_init(FunctionBuilderContext::new, |fctx, (r, id)| {
+                let blocks: Vec<&Block> = r.iter().map(|&i| &disc.blocks[i]).collect();
+                let out = compile_region(&blocks, id.as_u32(), &shared, &*isa, fctx);
+                progress.inc(1);
+                out
+            })
+            .collect()
+    });
+    progress.finish_and_clear();
+    log::info!(
+        "{name}: discovery {:.2} s, compile done at {:.2} s ({} regions)",
+        discover_time.as_secs_f64(),
+        t0.elapsed().as_secs_f64(),
+        regions.len()
+    );
+
+    let mut map = Map {
+        regions: Vec::new(),
+        slots,
+    };
+    let mut failed_regions = Vec::new();
+    let mut stats = ImageStats {
+        blocks: disc.blocks.len() as u64,
+        guest_insns: disc.stats.guest_insns,
+        exec_bytes: disc.stats.exec_bytes,
+        coverage: disc.stats.coverage(),
+        functions: disc.stats.functions,
+        jump_tables: disc.stats.jump_tables,
+        slots: map.slots.len() as u64,
+        ..ImageStats::default()
+    };
+    for ((r, id), c) in regions.iter().zip(&func_ids).zip(compiled) {
+        let pc = disc.blocks[r[0]].pc;
+        match c {
+            Ok(c) => {
+                module
+                    .define_function_bytes(*id, c.align, &c.code, &c.relocs)
+                    .map_err(obj_err)?;
+                stats.host_code_bytes += c.code.len() as u64;
+                let mut ranges: Vec<(u64, u64)> = r
+                    .iter()
+                    .map(|&i| {
+                        let g = disc.blocks[i].guest_range();
+                        (g.start, g.end)
+                    })
+                    .collect();
+                ranges.sort_unstable();
+                map.regions.push(RegionEntry {
+                    pc,
+                    guest_insns: r.iter().map(|&i| disc.blocks[i].guest_insns).sum(),
+                    ranges,
+                });
+            }
+            Err(msg) => {
+                log::warn!("region {pc:#x}: {msg}");
+                failed_regions.push((pc, msg));
+            }
+        }
+    }
+    stats.regions = map.regions.len() as u64;
+    let mut meta = Meta::new(guest, name, disc.entry, disc.bias);
+    meta.stats = stats;
+
+    let mut product = module.finish();
+    let meta_json =
+        serde_json::to_vec_pretty(&meta).map_err(|e| TranslateError::Object(e.to_string()))?;
+    for (name, data, align) in [
+        (image::META_SECTION, meta_json.as_slice(), 8),
+        (image::MAP_SECTION, &map.encode(), 8),
+        (image::GUEST_SECTION, guest, 16),
+    ] {
+        let id = product.object.add_section(
+            Vec::new(),
+            name.as_bytes().to_vec(),
+            object::SectionKind::ReadOnlyData,
+        );
+        product.object.append_section_data(id, data, align);
+    }
+    log::info!(
+        "{name}: object built at {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let bytes = product
+        .emit()
+        .map_err(|e| TranslateError::Object(e.to_string()))?;
+    Ok(Output {
+        image: image::seal(bytes),
+        meta,
+        time: t0.elapsed(),
+        discover_time,
+        failed_regions,
+    })
+}
+
+/// Machine code of one region.
+struct Compiled {
+    code: Vec<u8>,
+    align: u64,
+    relocs: Vec<ModuleReloc>,
+}
+
+/// Symbol numbering shared by all workers.
+struct Shared<'a> {
+    callee_ids: &'a HashMap<Callee, u32>,
+    helper_ids: &'a HashMap<&'static str, u32>,
+    slots: &'a [u64],
+}
+
+/// The lowering environment of one region: runtime entry points and helpers are imported
+/// symbols (relocations), exits use the image's chain slots.
+struct AotEnv<'a> {
+    shared: &'a Shared<'a>,
+    callees: HashMap<Callee, ir::FuncRef>,
+    helpers: HashMap<&'static str, ir::GlobalValue>,
+}
+
+impl Env for AotEnv<'_> {
+    fn callee(&mut self, b: &mut FunctionBuilder, c: Callee) -> ir::Value {
+        let f = match self.callees.get(&c) {
+            Some(f) => *f,
+            None => {
+                let name = b.func.declare_imported_user_function(UserExternalName::new(
+                    0,
+                    self.shared.callee_ids[&c],
+                ));
+                let signature = b.import_signature(Signature::new(CallConv::SystemV));
+                let f = b.import_function(ExtFuncData {
+                    name: ExternalName::user(name),
+                    signature,
+                    colocated: false,
+                    patchable: false,
+                });
+                self.callees.insert(c, f);
+                f
+            }
+        };
+        b.ins().func_addr(types::I64, f)
+    }
+
+    fn helper(&mut self, b: &mut FunctionBuilder, h: &'static crate::ir::Helper) -> ir::Value {
+        let gv = match self.helpers.get(h.name) {
+            Some(g) => *g,
+            None => {
+                let name = b.func.declare_imported_user_function(UserExternalName::new(
+                    1,
+                    self.shared.helper_ids[h.name],
+                ));
+                let g = b.create_global_value(GlobalValueData::Symbol {
+                    name: ExternalName::user(name),
+                    offset: ir::immediates::Imm64::new(0),
+                    colocated: false,
+                    tls: false,
+                });
+                self.helpers.insert(h.name, g);
+                g
+            }
+        };
+        b.ins().symbol_value(types::I64, gv)
+    }
+
+    fn chain_slot(&mut self, target: u64) -> Option<u32> {
+        self.shared
+            .slots
+            .binary_search(&target)
+            .ok()
+            .map(|i| i as u32)
+    }
+}
+
+fn compile_region(
+    blocks: &[&Block],
+    func_id: u32,
+    shared: &Shared,
+    isa: &dyn cranelift_codegen::isa::TargetIsa,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<Compiled, String> {
+    let mut env = AotEnv {
+        shared,
+        callees: HashMap::new(),
+        helpers: HashMap::new(),
+    };
+    let func = lower::lower_region(
+        Region {
+            blocks,
+            loops: true,
+        },
+        &mut env,
+        layout::lower_config(),
+        isa,
+        fctx,
+        UserFuncName::user(0, func_id),
+    );
+    let mut ctx = cranelift_codegen::Context::for_function(func);
+    ctx.compile(isa, &mut cranelift_control::ControlPlane::default())
+        .map_err(|e| format!("{:?}", e.inner))?;
+    let compiled = ctx
+        .compiled_code()
+        .ok_or_else(|| "no code produced".to_string())?;
+    let id = cranelift_module::FuncId::from_u32(func_id);
+    let relocs = compiled
+        .buffer
+        .relocs()
+        .iter()
+        .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
+        .collect();
+    Ok(Compiled {
+        code: compiled.code_buffer().to_vec(),
+        align: compiled.buffer.alignment as u64,
+        relocs,
+    })
+}
+
+/// Region-internal successors of a block (direct jumps and conditional branches; calls and
+/// system-call continuations enter other regions).
+fn successors(b: &Block) -> impl Iterator<Item = u64> {
+    let (a, c) = match b.ops.last() {
+        Some(Op::Jump {
+            target,
+            kind: crate::ir::BranchKind::Jump,
+        }) => (Some(*target), None),
+        Some(Op::Branch {
+            taken, fallthrough, ..
+        }) => (Some(*taken), Some(*fallthrough)),
+        _ => (None, None),
+    };
+    a.into_iter().chain(c)
+}
+
+/// Splits the discovered blocks into single-entry regions; returns block indices per
+/// region, head first, regions in PC order.
+pub fn partition(disc: &Discovery) -> Vec<Vec<usize>> {
+    let blocks = &disc.blocks;
+    let n = blocks.len();
+    let index: HashMap<u64, usize> = blocks.iter().enumerate().map(|(i, b)| (b.pc, i)).collect();
+    let mut head = vec![false; n];
+    for pc in &disc.entries {
+        if let Some(&i) = index.get(pc) {
+            head[i] = true;
+        }
+    }
+    for b in blocks {
+        if matches!(b.ops.last(), Some(Op::Syscall { .. })) {
+            if let Some(&i) = index.get(&b.guest_range().end) {
+                head[i] = true;
+            }
+        }
+    }
+    const FREE: usize = usize::MAX;
+    loop {
+        let mut owner = vec![FREE; n];
+        let mut changed = false;
+        for h in 0..n {
+            if !head[h] {
+                continue;
+            }
+            owner[h] = h;
+            let mut size = 1;
+            let mut stack = vec![h];
+            while let Some(b) = stack.pop() {
+                for t in successors(&blocks[b]) {
+                    let Some(&ti) = index.get(&t) else { continue };
+                    if head[ti] || owner[ti] == h {
+                        continue;
+                    }
+                    if owner[ti] != FREE || size >= MAX_REGION_BLOCKS {
+                        // Reached from a second head, or the region is full: a head itself.
+                        head[ti] = true;
+                        changed = true;
+                        continue;
+                    }
+                    owner[ti] = h;
+                    size += 1;
+                    stack.push(ti);
+                }
+            }
+        }
+        for i in 0..n {
+            if owner[i] == FREE && !head[i] {
+                head[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            // Collect members in a deterministic order: head, then by PC.
+            let mut regions: Vec<Vec<usize>> = Vec::new();
+            let mut slot_of = vec![FREE; n];
+            for h in (0..n).filter(|&h| head[h]) {
+                slot_of[h] = regions.len();
+                regions.push(vec![h]);
+            }
+            for i in 0..n {
+                if !head[i] {
+                    regions[slot_of[owner[i]]].push(i);
+                }
+            }
+            return regions;
+        }
+    }
+}

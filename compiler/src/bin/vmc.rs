@@ -1,0 +1,426 @@
+//! `vmc`: the ahead-of-time compiler. Translates whole AArch64 Linux binaries into host
+//! x86-64 images that `vmrun IMAGE` runs, and inspects them.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use object::{Object, ObjectSection, ObjectSymbol};
+use vmc_compiler::aot::cache::{self, Cache};
+use vmc_compiler::aot::discover::discover;
+use vmc_compiler::aot::image::{self, Image};
+use vmc_compiler::aot::translate::{self, Options};
+use vmc_compiler::ir::Op;
+
+/// Exit status when some input could not be translated (or an image is refused).
+const EXIT_FAILED: u8 = 1;
+/// Exit status for usage errors.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vmc",
+    version,
+    about = "Ahead-of-time translation of AArch64 Linux binaries into x86-64 images for vmrun",
+    after_help = "Exit status: 0 on success; 1 when any input failed (each failure is named on \
+                  stderr); 2 for usage errors.\nLogging: RUST_LOG=info (or debug) on stderr."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Translate programs into AOT images (run them with `vmrun IMAGE`).
+    Translate(TranslateArgs),
+    /// Print an image's metadata and coverage.
+    Inspect {
+        /// The image.
+        image: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the guest instructions of a region beside its host code.
+    Disasm {
+        /// The image.
+        image: PathBuf,
+        /// A guest address inside the region to show (hex with 0x, or decimal).
+        #[arg(long, value_parser = parse_addr)]
+        pc: u64,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct TranslateArgs {
+    /// AArch64 static Linux executables to translate.
+    #[arg(required = true, value_name = "PROGRAM")]
+    inputs: Vec<PathBuf>,
+    /// Output image (one input only; default PROGRAM.aot).
+    #[arg(short, long, value_name = "IMAGE")]
+    output: Option<PathBuf>,
+    /// Directory for the images of many inputs (each named after its input, plus .aot).
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(short, long, value_name = "N", default_value_t = 0)]
+    jobs: usize,
+    /// Content-addressed cache: an unchanged input translated again is copied from here.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Write a JSON summary (per input: hash, time, instructions, coverage, result).
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+    /// No progress bar and no per-input report.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_addr(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("not an address: {s}"))
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Translate(a) => return translate_all(&a),
+        Command::Inspect { image, json } => inspect(&image, json),
+        Command::Disasm { image, pc } => disasm(&image, pc),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmc: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// The summary of one input.
+#[derive(serde::Serialize)]
+struct Summary {
+    input: String,
+    output: Option<String>,
+    sha256: Option<String>,
+    result: String,
+    cache: &'static str,
+    time_s: f64,
+    guest_insns: u64,
+    exec_bytes: u64,
+    coverage: f64,
+    regions: u64,
+    host_code_bytes: u64,
+    image_bytes: u64,
+}
+
+fn translate_all(a: &TranslateArgs) -> ExitCode {
+    if a.output.is_some() && (a.inputs.len() > 1 || a.out_dir.is_some()) {
+        eprintln!("vmc: -o takes one input and no --out-dir (use --out-dir for many inputs)");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if let Some(dir) = &a.out_dir {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("vmc: {}: cannot create: {e}", dir.display());
+            return ExitCode::from(EXIT_FAILED);
+        }
+    }
+    let cache = match a.cache_dir.as_deref().map(Cache::open).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vmc: cache directory: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let opts = Options {
+        jobs: a.jobs,
+        progress: !a.quiet && std::io::stderr().is_terminal(),
+    };
+    let mut summaries = Vec::new();
+    let mut failed = 0;
+    for input in &a.inputs {
+        let output = match (&a.output, &a.out_dir) {
+            (Some(o), _) => o.clone(),
+            (None, Some(dir)) => dir.join(format!(
+                "{}.aot",
+                input.file_name().unwrap_or_default().to_string_lossy()
+            )),
+            (None, None) => PathBuf::from(format!("{}.aot", input.display())),
+        };
+        let s = translate_one(input, &output, &opts, cache.as_ref(), a.quiet);
+        if s.result != "ok" {
+            eprintln!("vmc: {}: {}", input.display(), s.result);
+            failed += 1;
+        }
+        summaries.push(s);
+    }
+    if let Some(path) = &a.summary_json {
+        let v = serde_json::json!({
+            "compiler": image::compiler_version(),
+            "inputs": summaries,
+            "failed": failed,
+        });
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("vmc: {}: cannot write summary: {e}", path.display());
+            return ExitCode::from(EXIT_FAILED);
+        }
+    }
+    if failed > 0 {
+        if a.inputs.len() > 1 {
+            eprintln!("vmc: {failed} of {} inputs failed", a.inputs.len());
+        }
+        return ExitCode::from(EXIT_FAILED);
+    }
+    ExitCode::SUCCESS
+}
+
+fn translate_one(
+    input: &Path,
+    output: &Path,
+    opts: &Options,
+    cache: Option<&Cache>,
+    quiet: bool,
+) -> Summary {
+    let t0 = Instant::now();
+    let mut s = Summary {
+        input: input.display().to_string(),
+        output: None,
+        sha256: None,
+        result: "ok".into(),
+        cache: if cache.is_some() { "miss" } else { "off" },
+        time_s: 0.0,
+        guest_insns: 0,
+        exec_bytes: 0,
+        coverage: 0.0,
+        regions: 0,
+        host_code_bytes: 0,
+        image_bytes: 0,
+    };
+    let guest = match std::fs::read(input) {
+        Ok(g) => g,
+        Err(e) => {
+            s.result = format!("cannot read: {e}");
+            return s;
+        }
+    };
+    s.sha256 = Some(image::sha256_hex(&guest));
+    let key = cache::key(&guest, "");
+    let cached = cache.and_then(|c| c.get(&key));
+    let bytes = match cached {
+        Some(b) => {
+            s.cache = "hit";
+            b
+        }
+        None => {
+            let name = input.file_name().unwrap_or_default().to_string_lossy();
+            match translate::translate(&guest, &name, opts) {
+                Ok(out) => {
+                    if !out.failed_regions.is_empty() {
+                        log::warn!(
+                            "{}: {} regions left to the JIT (Cranelift refused them)",
+                            input.display(),
+                            out.failed_regions.len()
+                        );
+                    }
+                    if let Some(c) = cache {
+                        if let Err(e) = c.put(&key, &out.image) {
+                            log::warn!("cache: cannot store {key}: {e}");
+                        }
+                    }
+                    out.image
+                }
+                Err(e) => {
+                    s.result = e.to_string();
+                    return s;
+                }
+            }
+        }
+    };
+    if let Err(e) = std::fs::write(output, &bytes) {
+        s.result = format!("cannot write {}: {e}", output.display());
+        return s;
+    }
+    // Fill the summary from the image's own metadata (same for hits and misses).
+    if let Ok(img) = Image::parse(&bytes) {
+        let st = &img.meta.stats;
+        s.guest_insns = st.guest_insns;
+        s.exec_bytes = st.exec_bytes;
+        s.coverage = st.coverage;
+        s.regions = st.regions;
+        s.host_code_bytes = st.host_code_bytes;
+    }
+    s.output = Some(output.display().to_string());
+    s.image_bytes = bytes.len() as u64;
+    s.time_s = t0.elapsed().as_secs_f64();
+    if !quiet {
+        eprintln!(
+            "vmc: {} -> {}: {} guest insns ({:.1}% of {} code bytes) in {} regions, {} host code bytes, {:.2} s{}",
+            input.display(),
+            output.display(),
+            s.guest_insns,
+            100.0 * s.coverage,
+            s.exec_bytes,
+            s.regions,
+            s.host_code_bytes,
+            s.time_s,
+            if s.cache == "hit" { " (cache hit)" } else { "" }
+        );
+    }
+    s
+}
+
+fn read_image(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    Image::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(bytes)
+}
+
+fn inspect(path: &Path, json: bool) -> Result<()> {
+    let bytes = read_image(path)?;
+    let img = Image::parse(&bytes)?;
+    let compatible = img.check_compatible();
+    if json {
+        let v = serde_json::json!({
+            "meta": img.meta,
+            "regions": img.map.regions.len(),
+            "slots": img.map.slots.len(),
+            "image_bytes": bytes.len(),
+            "runnable_here": compatible.is_ok(),
+            "refused_because": compatible.as_ref().err().map(|e| e.to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let m = &img.meta;
+    let st = &m.stats;
+    println!("image           {} ({} bytes)", path.display(), bytes.len());
+    println!("format          version {}", m.format_version);
+    println!("compiler        {}", m.compiler_version);
+    println!(
+        "guest           {} ({} bytes, embedded)",
+        m.guest_name, m.guest_size
+    );
+    println!("guest sha256    {}", m.guest_sha256);
+    println!("guest ISA       {}", m.guest_isa);
+    println!(
+        "host            {} [{}]",
+        m.host_isa,
+        m.host_features.join(" ")
+    );
+    println!(
+        "CpuState ABI    {} (context {} bytes)",
+        m.cpu_state_abi, m.jit_context_size
+    );
+    println!("entry / bias    {:#x} / {:#x}", m.entry, m.bias);
+    println!(
+        "coverage        {} guest insns of {} executable bytes ({:.1}%)",
+        st.guest_insns,
+        st.exec_bytes,
+        100.0 * st.coverage
+    );
+    println!(
+        "code            {} regions, {} blocks, {} functions, {} jump tables, {} chain slots",
+        st.regions, st.blocks, st.functions, st.jump_tables, st.slots
+    );
+    println!("host code       {} bytes", st.host_code_bytes);
+    if let Some(p) = &m.profile_sha256 {
+        println!("profile sha256  {p}");
+    }
+    match compatible {
+        Ok(()) => println!("runnable here   yes"),
+        Err(e) => println!("runnable here   no: {e}"),
+    }
+    Ok(())
+}
+
+fn disasm(path: &Path, pc: u64) -> Result<()> {
+    let bytes = read_image(path)?;
+    let img = Image::parse(&bytes)?;
+    let region = img
+        .map
+        .regions
+        .iter()
+        .find(|r| r.ranges.iter().any(|&(s, e)| (s..e).contains(&pc)))
+        .ok_or_else(|| anyhow!("{}: no translated region contains {pc:#x}", path.display()))?;
+    // Guest side: the region's blocks, rediscovered from the embedded guest.
+    let disc = discover(img.guest).map_err(|e| anyhow!("embedded guest: {e}"))?;
+    println!(
+        "region {:#x}: {} guest insns in {} ranges",
+        region.pc,
+        region.guest_insns,
+        region.ranges.len()
+    );
+    println!("--- guest (AArch64) ---");
+    for b in &disc.blocks {
+        let g = b.guest_range();
+        if !region.ranges.contains(&(g.start, g.end)) {
+            continue;
+        }
+        println!("{:#x}:", b.pc);
+        for op in &b.ops {
+            if let Op::Insn { pc, insn } = op {
+                println!(
+                    "  {pc:#012x}: {insn:08x}  {}",
+                    vmc_compiler::a64::disasm(*insn, *pc)
+                );
+            }
+        }
+    }
+    // Host side: the region's symbol in the object, with its relocations named.
+    let file = object::File::parse(img.object)?;
+    let name = image::region_symbol(region.pc);
+    let sym = file
+        .symbols()
+        .find(|s| s.name() == Ok(name.as_str()))
+        .ok_or_else(|| anyhow!("image has no symbol {name}"))?;
+    let section = file.section_by_index(
+        sym.section_index()
+            .ok_or_else(|| anyhow!("symbol {name} is undefined"))?,
+    )?;
+    let data = section.data()?;
+    let (start, end) = (
+        sym.address() as usize,
+        (sym.address() + sym.size()) as usize,
+    );
+    let code = data
+        .get(start..end)
+        .ok_or_else(|| anyhow!("symbol {name} lies outside its section"))?;
+    let mut relocs = std::collections::BTreeMap::new();
+    for (off, r) in section.relocations() {
+        if let object::RelocationTarget::Symbol(i) = r.target() {
+            let target = file.symbol_by_index(i)?.name().unwrap_or("?").to_string();
+            relocs.insert(off, target);
+        }
+    }
+    println!("--- host (x86-64) {name}, {} bytes ---", code.len());
+    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+    let mut dec = Decoder::with_ip(64, code, start as u64, DecoderOptions::NONE);
+    let mut fmt = IntelFormatter::new();
+    let mut text = String::new();
+    while dec.can_decode() {
+        let insn = dec.decode();
+        text.clear();
+        fmt.format(&insn, &mut text);
+        let (a, b) = (insn.ip(), insn.next_ip());
+        let note = relocs
+            .range(a..b)
+            .map(|(_, t)| format!("  ; reloc {t}"))
+            .collect::<String>();
+        println!("  {a:8x}: {text}{note}");
+    }
+    if code.is_empty() {
+        bail!("symbol {name} is empty");
+    }
+    Ok(())
+}
