@@ -4,6 +4,7 @@
 //! The Cranelift lowering (JIT and AOT tiers) will consume the same IR.
 
 pub mod a64;
+pub mod aot;
 pub mod interp;
 pub mod ir;
 pub mod layout;
