@@ -42,8 +42,8 @@ if [ ! -x tests/guests/build/busybox ]; then
     fi
 fi
 
-step "cargo build --release -p vmrun"
-cargo build --release -p vmrun
+step "cargo build --release -p vmrun -p vmc-compiler (vmrun, vmc)"
+cargo build --release -p vmrun -p vmc-compiler
 
 step "cargo test --workspace --release"
 cargo test --workspace --release

@@ -48,22 +48,31 @@ pub fn guest_build_dir() -> PathBuf {
 /// with (target/PROFILE/vmrun, next to the test's `deps/` directory), else target/release, else
 /// target/debug.
 pub fn find_vmrun() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("VMRUN") {
+    find_binary("vmrun", "VMRUN")
+}
+
+/// Finds the `vmc` compiler binary like [`find_vmrun`] (override: `$VMC`).
+pub fn find_vmc() -> Option<PathBuf> {
+    find_binary("vmc", "VMC")
+}
+
+fn find_binary(name: &str, var: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var) {
         let p = PathBuf::from(p);
         return p.is_file().then_some(p);
     }
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
-        // target/PROFILE/deps/TEST-HASH -> target/PROFILE/vmrun
+        // target/PROFILE/deps/TEST-HASH -> target/PROFILE/NAME
         if let Some(profile_dir) = exe.parent().and_then(Path::parent) {
-            candidates.push(profile_dir.join("vmrun"));
+            candidates.push(profile_dir.join(name));
         }
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    candidates.push(target.join("release/vmrun"));
-    candidates.push(target.join("debug/vmrun"));
+    candidates.push(target.join("release").join(name));
+    candidates.push(target.join("debug").join(name));
     candidates.into_iter().find(|p| p.is_file())
 }
 

@@ -387,9 +387,21 @@ pub struct Image<'a> {
 }
 
 impl<'a> Image<'a> {
-    /// Whether `bytes` end like an image (cheap; [`Image::parse`] does the real checks).
+    /// Whether `bytes` are meant as an image (cheap; [`Image::parse`] does the real checks):
+    /// they end with the image magic, or they are an x86-64 relocatable ELF object (an image
+    /// that lost its trailer).
     pub fn looks_like_image(bytes: &[u8]) -> bool {
+        const ET_REL: u16 = 1;
+        const EM_X86_64: u16 = 62;
+        let half = |at: usize| {
+            bytes
+                .get(at..at + 2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        };
         bytes.ends_with(MAGIC)
+            || (bytes.starts_with(b"\x7fELF")
+                && half(16) == Some(ET_REL)
+                && half(18) == Some(EM_X86_64))
     }
 
     /// Checks the trailer, parses the object, metadata and map, checks the embedded guest

@@ -1,0 +1,376 @@
+//! Ahead-of-time translation end to end: every guest of tests/guests/build translated by
+//! `vmc translate` (one batch call) and run as an image by `vmrun` gives the output and exit
+//! status of `qemu-aarch64`; translation is deterministic whatever `-j`; the cache hits on
+//! re-translation; every kind of bad image is refused with a one-line reason and no code run.
+//!
+//! Environment: `VMC_DIFF_FILTER=SUBSTRING` restricts the differential cases;
+//! `VMC_AOT_CACHE=DIR` keeps translated images between runs (default: a fresh directory).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use vmc_compiler::aot::image;
+use vmc_tests::*;
+
+struct Tools {
+    qemu: PathBuf,
+    vmrun: PathBuf,
+    vmc: PathBuf,
+}
+
+fn tools(test: &str) -> Option<Tools> {
+    let Some(qemu) = find_in_path("qemu-aarch64") else {
+        say!("{test}: SKIPPED: qemu-aarch64 not found in PATH (apt-get install qemu-user)");
+        return None;
+    };
+    let (Some(vmrun), Some(vmc)) = (find_vmrun(), find_vmc()) else {
+        say!(
+            "{test}: SKIPPED: no vmrun/vmc binary (cargo build --release -p vmrun -p vmc-compiler)"
+        );
+        return None;
+    };
+    Some(Tools { qemu, vmrun, vmc })
+}
+
+fn guest(name: &str) -> Option<PathBuf> {
+    let p = guest_build_dir().join(name);
+    if p.is_file() {
+        Some(p)
+    } else {
+        say!(
+            "aot: SKIPPED: {} missing (run tests/guests/build.sh)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// Runs vmc with `args`; returns (exit code, stderr).
+fn vmc(t: &Tools, args: &[&str]) -> (i32, String) {
+    let out = Command::new(&t.vmc).args(args).output().expect("vmc runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn aot_images_match_qemu() {
+    let Some(t) = tools("aot differential") else {
+        return;
+    };
+    let mut cases = guest_cases(&guest_build_dir());
+    if let Ok(filter) = std::env::var("VMC_DIFF_FILTER") {
+        cases.retain(|c| c.label.contains(&filter));
+    }
+    if cases.is_empty() {
+        say!("aot differential: SKIPPED: no guest binaries (run tests/guests/build.sh)");
+        return;
+    }
+    let out = TempDir::new("vmc-aot").expect("temp dir");
+    let cache = std::env::var_os("VMC_AOT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| out.path().join("cache"));
+    let mut binaries: Vec<&Path> = cases.iter().map(|c| c.binary.as_path()).collect();
+    binaries.dedup();
+    // One batch call for every binary, with a JSON summary.
+    let summary = out.path().join("summary.json");
+    let t0 = Instant::now();
+    let mut args: Vec<String> = vec![
+        "translate".into(),
+        "-q".into(),
+        "--out-dir".into(),
+        out.path().display().to_string(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+        "--summary-json".into(),
+        summary.display().to_string(),
+    ];
+    args.extend(binaries.iter().map(|b| b.display().to_string()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, err) = vmc(&t, &argv);
+    assert_eq!(code, 0, "vmc translate of the guest corpus failed:\n{err}");
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).unwrap();
+    let inputs = s["inputs"].as_array().expect("inputs array");
+    assert_eq!(inputs.len(), binaries.len());
+    let insns: u64 = inputs
+        .iter()
+        .map(|i| i["guest_insns"].as_u64().unwrap())
+        .sum();
+    for i in inputs {
+        assert_eq!(i["result"], "ok", "{i}");
+        assert!(i["coverage"].as_f64().unwrap() > 0.5, "low coverage: {i}");
+    }
+    say!(
+        "aot differential: translated {} binaries ({} guest insns) in {:.1} s",
+        binaries.len(),
+        insns,
+        t0.elapsed().as_secs_f64()
+    );
+
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let timeout = DEFAULT_TIMEOUT;
+    let results = parallel_map(&cases, jobs, |c| {
+        let reference = run_in_temp_dir(&t.qemu, &[], c, timeout);
+        let image = out.path().join(format!(
+            "{}.aot",
+            c.binary.file_name().unwrap().to_string_lossy()
+        ));
+        // argv[0] as qemu gives it: the guest's own path.
+        let image_case = GuestCase {
+            label: c.label.clone(),
+            binary: image,
+            args: c.args.clone(),
+        };
+        let vm_args = vec!["-0".to_string(), c.binary.display().to_string()];
+        let tested = run_in_temp_dir(&t.vmrun, &vm_args, &image_case, timeout);
+        let differences = compare(&reference, &tested);
+        CaseResult {
+            case: c.clone(),
+            tier: "aot".into(),
+            reference,
+            tested,
+            differences,
+        }
+    });
+    let failures: Vec<&CaseResult> = results
+        .iter()
+        .filter(|r| !r.differences.is_empty())
+        .collect();
+    for r in &results {
+        say!(
+            "  {} {:<52} qemu {:>6.2} s  aot {:>6.2} s  {}",
+            if r.differences.is_empty() {
+                "ok  "
+            } else {
+                "FAIL"
+            },
+            r.label(),
+            r.reference.elapsed.as_secs_f64(),
+            r.tested.elapsed.as_secs_f64(),
+            r.tested.status
+        );
+    }
+    if !failures.is_empty() {
+        let mut msg = format!(
+            "{} of {} AOT runs differ from qemu:\n",
+            failures.len(),
+            results.len()
+        );
+        for f in failures {
+            msg.push_str(&f.report());
+        }
+        panic!("{msg}");
+    }
+}
+
+#[test]
+fn aot_translation_is_deterministic_and_cached() {
+    let Some(t) = tools("aot determinism") else {
+        return;
+    };
+    // bytecode has switch jump tables and function pointers.
+    let Some(bin) = guest("bytecode-O2") else {
+        return;
+    };
+    let dir = TempDir::new("vmc-aot-det").expect("temp dir");
+    let bin_s = bin.display().to_string();
+    let mut images = Vec::new();
+    for j in ["1", "2", "8"] {
+        let out = dir.path().join(format!("j{j}.aot"));
+        let (code, err) = vmc(
+            &t,
+            &[
+                "translate",
+                "-q",
+                "-j",
+                j,
+                &bin_s,
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 0, "vmc -j {j}: {err}");
+        images.push((j, std::fs::read(&out).unwrap()));
+    }
+    for (j, img) in &images[1..] {
+        assert!(img == &images[0].1, "image with -j {j} differs from -j 1");
+    }
+    // Cache: a miss, then a hit giving the same bytes.
+    let cache = dir.path().join("cache");
+    let mut times = Vec::new();
+    for (n, expect) in [(1, "miss"), (2, "hit")] {
+        let out = dir.path().join(format!("c{n}.aot"));
+        let summary = dir.path().join(format!("c{n}.json"));
+        let t0 = Instant::now();
+        let (code, err) = vmc(
+            &t,
+            &[
+                "translate",
+                "-q",
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                "--summary-json",
+                summary.to_str().unwrap(),
+                &bin_s,
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        );
+        times.push(t0.elapsed());
+        assert_eq!(code, 0, "{err}");
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+        assert_eq!(s["inputs"][0]["cache"], expect, "translation {n}: {s}");
+        assert!(
+            std::fs::read(&out).unwrap() == images[0].1,
+            "cached image differs"
+        );
+    }
+    say!(
+        "aot cache: first translation {:.2} s, cache hit {:.3} s",
+        times[0].as_secs_f64(),
+        times[1].as_secs_f64()
+    );
+}
+
+/// Re-seals a modified image so that its digest is valid again (to reach the later checks).
+fn reseal(img: &[u8]) -> Vec<u8> {
+    image::seal(img[..img.len() - 40].to_vec())
+}
+
+fn replace_once(hay: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let at = hay
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("{:?} not in image", String::from_utf8_lossy(from)));
+    hay[at..at + to.len()].copy_from_slice(to);
+}
+
+#[test]
+fn bad_images_are_refused() {
+    let Some(t) = tools("aot bad images") else {
+        return;
+    };
+    let Some(bin) = guest("exit_code-O2") else {
+        return;
+    };
+    let dir = TempDir::new("vmc-aot-bad").expect("temp dir");
+    let good = dir.path().join("good.aot");
+    let (code, err) = vmc(
+        &t,
+        &[
+            "translate",
+            "-q",
+            bin.to_str().unwrap(),
+            "-o",
+            good.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let img = std::fs::read(&good).unwrap();
+    let run = |bytes: &[u8], name: &str| -> Outcome {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let mut cmd = Command::new(&t.vmrun);
+        cmd.arg(&p).arg("7");
+        run_with_timeout(&mut cmd, Duration::from_secs(30))
+    };
+    // The good image runs (exit_code exits with its argument).
+    let ok = run(&img, "copy.aot");
+    assert_eq!(ok.status, Status::Exited(7), "good image: {ok:?}");
+
+    let guest_bytes = std::fs::read(&bin).unwrap();
+    let mut other_guest = img.clone();
+    // Change one byte of the embedded guest (its ELF identification padding), re-seal.
+    replace_once(&mut other_guest, &guest_bytes[..16], &{
+        let mut h = guest_bytes[..16].to_vec();
+        h[15] ^= 0x5a;
+        h
+    });
+    let mut other_compiler = img.clone();
+    let version = image::compiler_version();
+    let fake = "v".repeat(version.len());
+    replace_once(&mut other_compiler, version.as_bytes(), fake.as_bytes());
+    let mut other_format = img.clone();
+    replace_once(
+        &mut other_format,
+        format!("\"format_version\": {}", image::FORMAT_VERSION).as_bytes(),
+        format!("\"format_version\": {}", image::FORMAT_VERSION + 1).as_bytes(),
+    );
+    let mut flipped = img.clone();
+    let mid = flipped.len() / 3;
+    flipped[mid] ^= 1;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "not an ELF"),
+        (
+            "truncated-trailer",
+            img[..img.len() - 3].to_vec(),
+            "truncated",
+        ),
+        ("truncated-half", img[..img.len() / 2].to_vec(), "truncated"),
+        ("magic-only", image::MAGIC.to_vec(), "truncated"),
+        ("bit-flip", flipped, "tampered"),
+        (
+            "other-guest",
+            reseal(&other_guest),
+            "guest binary does not match",
+        ),
+        ("other-compiler", reseal(&other_compiler), "translate again"),
+        ("other-format", reseal(&other_format), "format version"),
+    ];
+    for (name, bytes, reason) in cases {
+        let o = run(&bytes, &format!("{name}.aot"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(o.status, Status::Exited(126), "{name}: {o:?}");
+        assert_eq!(lines.len(), 1, "{name}: expected one line, got {err}");
+        assert!(lines[0].contains(&format!("{name}.aot")), "{name}: {err}");
+        assert!(
+            lines[0].contains(reason),
+            "{name}: expected {reason:?} in {err}"
+        );
+        assert!(o.stdout.is_empty(), "{name}: guest code ran");
+        // vmc inspect refuses a broken image (exit 1, one line); an intact image of another
+        // compiler is shown, marked as not runnable here.
+        let p = dir.path().join(format!("{name}.aot"));
+        let out = Command::new(&t.vmc)
+            .arg("inspect")
+            .arg(&p)
+            .output()
+            .unwrap();
+        let (code, err) = (out.status.code(), String::from_utf8_lossy(&out.stderr));
+        if name == "other-compiler" {
+            assert_eq!(code, Some(0), "vmc inspect {name}: {err}");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("runnable here   no: image built by"),
+                "{text}"
+            );
+        } else {
+            assert_eq!(code, Some(1), "vmc inspect {name}: {err}");
+            assert_eq!(err.lines().count(), 1, "vmc inspect {name}: {err}");
+        }
+    }
+    // A batch with a bad input translates the others and fails naming it.
+    let (code, err) = vmc(
+        &t,
+        &[
+            "translate",
+            "-q",
+            "--out-dir",
+            dir.path().join("batch").to_str().unwrap(),
+            bin.to_str().unwrap(),
+            good.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("good.aot") && err.contains("1 of 2 inputs failed"),
+        "{err}"
+    );
+    assert!(dir.path().join("batch/exit_code-O2.aot").is_file());
+}
