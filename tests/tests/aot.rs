@@ -112,29 +112,41 @@ fn aot_images_match_qemu() {
 
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let timeout = DEFAULT_TIMEOUT;
-    let results = parallel_map(&cases, jobs, |c| {
-        let reference = run_in_temp_dir(&t.qemu, &[], c, timeout);
-        let image = out.path().join(format!(
-            "{}.aot",
-            c.binary.file_name().unwrap().to_string_lossy()
-        ));
-        // argv[0] as qemu gives it: the guest's own path.
-        let image_case = GuestCase {
-            label: c.label.clone(),
-            binary: image,
-            args: c.args.clone(),
-        };
-        let vm_args = vec!["-0".to_string(), c.binary.display().to_string()];
-        let tested = run_in_temp_dir(&t.vmrun, &vm_args, &image_case, timeout);
-        let differences = compare(&reference, &tested);
-        CaseResult {
+    // Guest and image run under the same path (argv[0], AT_EXECFN, /proc/self/exe and
+    // re-exec all see it): the references run on a copy of the guest at run/NAME, then the
+    // image replaces it there.
+    let run_dir = out.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let at = |c: &GuestCase| GuestCase {
+        label: c.label.clone(),
+        binary: run_dir.join(c.binary.file_name().unwrap()),
+        args: c.args.clone(),
+    };
+    for b in &binaries {
+        std::fs::copy(b, run_dir.join(b.file_name().unwrap())).unwrap();
+    }
+    let references = parallel_map(&cases, jobs, |c| {
+        run_in_temp_dir(&t.qemu, &[], &at(c), timeout)
+    });
+    for b in &binaries {
+        let name = b.file_name().unwrap();
+        let image = out.path().join(format!("{}.aot", name.to_string_lossy()));
+        std::fs::rename(&image, run_dir.join(name)).unwrap();
+    }
+    let tested = parallel_map(&cases, jobs, |c| {
+        run_in_temp_dir(&t.vmrun, &[], &at(c), timeout)
+    });
+    let results: Vec<CaseResult> = cases
+        .iter()
+        .zip(references.into_iter().zip(tested))
+        .map(|(c, (reference, tested))| CaseResult {
             case: c.clone(),
             tier: "aot".into(),
+            differences: compare(&reference, &tested),
             reference,
             tested,
-            differences,
-        }
-    });
+        })
+        .collect();
     let failures: Vec<&CaseResult> = results
         .iter()
         .filter(|r| !r.differences.is_empty())

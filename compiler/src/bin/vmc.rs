@@ -247,7 +247,13 @@ fn translate_one(
             }
         }
     };
-    if let Err(e) = std::fs::write(output, &bytes) {
+    // Images are programs: executable like a linker's output (vmrun runs them, and guests
+    // that re-exec themselves need the permission).
+    let written = std::fs::write(output, &bytes).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(output, std::fs::Permissions::from_mode(0o755))
+    });
+    if let Err(e) = written {
         s.result = format!("cannot write {}: {e}", output.display());
         return s;
     }
