@@ -28,8 +28,12 @@ struct Cli {
     #[arg(long)]
     runs: Option<usize>,
     /// Modes to run, comma separated: native, qemu, interp, baseline, opt, jit (vmrun's
-    /// default tiered mode).
-    #[arg(long, default_value = "native,qemu,interp,jit", value_delimiter = ',')]
+    /// default tiered mode), aot (an image from `vmc translate`, JIT for the rest).
+    #[arg(
+        long,
+        default_value = "native,qemu,interp,jit,aot",
+        value_delimiter = ','
+    )]
     modes: Vec<String>,
     /// Benchmarks to run (names from benches/kernels.txt); default all.
     programs: Vec<String>,
@@ -112,6 +116,19 @@ struct BenchResult {
     name: String,
     args: Vec<String>,
     modes: Vec<ModeResult>,
+    /// `vmc translate` of the program (aot mode).
+    translation: Option<Translation>,
+}
+
+/// What the AOT translation of a program cost.
+#[derive(Debug, Serialize)]
+struct Translation {
+    /// Wall time of `vmc translate` (no cache).
+    seconds: f64,
+    /// Guest instructions translated.
+    guest_insns: u64,
+    /// Size of the image file.
+    image_bytes: u64,
 }
 
 fn root() -> PathBuf {
@@ -146,7 +163,45 @@ fn load_kernels(root: &Path) -> Result<Vec<Bench>> {
     Ok(out)
 }
 
-fn command_for(root: &Path, mode: &str, name: &str, stats: Option<&Path>) -> Option<Command> {
+fn image_path(out: &Path, name: &str) -> PathBuf {
+    out.join("images").join(format!("{name}-O2.aot"))
+}
+
+/// Translates the benchmark's guest into its image (aot mode).
+fn translate(root: &Path, out: &Path, name: &str) -> Result<Translation> {
+    let vmc = root.join("target/release/vmc");
+    let guest = root.join(format!("tests/guests/build/{name}-O2"));
+    let image = image_path(out, name);
+    std::fs::create_dir_all(image.parent().context("image dir")?)?;
+    let summary = out.join("images").join(format!("{name}-O2.json"));
+    let t0 = Instant::now();
+    let st = Command::new(&vmc)
+        .args(["translate", "-q", "--summary-json"])
+        .arg(&summary)
+        .arg(&guest)
+        .arg("-o")
+        .arg(&image)
+        .status()
+        .with_context(|| format!("{}", vmc.display()))?;
+    let seconds = t0.elapsed().as_secs_f64();
+    if !st.success() {
+        bail!("vmc translate {} failed", guest.display());
+    }
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
+    Ok(Translation {
+        seconds,
+        guest_insns: s["inputs"][0]["guest_insns"].as_u64().unwrap_or(0),
+        image_bytes: std::fs::metadata(&image)?.len(),
+    })
+}
+
+fn command_for(
+    root: &Path,
+    out: &Path,
+    mode: &str,
+    name: &str,
+    stats: Option<&Path>,
+) -> Option<Command> {
     let build = root.join("tests/guests/build");
     let guest = build.join(format!("{name}-O2"));
     let vmrun = [
@@ -178,6 +233,18 @@ fn command_for(root: &Path, mode: &str, name: &str, stats: Option<&Path>) -> Opt
                     c.arg("--stats-json").arg(path);
                 }
                 c.arg(&guest);
+                c
+            })
+        }
+        "aot" => {
+            let v = vmrun?;
+            let image = image_path(out, name);
+            image.exists().then(|| {
+                let mut c = Command::new(v);
+                if let Some(path) = stats {
+                    c.arg("--stats-json").arg(path);
+                }
+                c.arg(image);
                 c
             })
         }
@@ -222,10 +289,17 @@ fn main() -> Result<()> {
     let mut mismatches = 0;
     for b in &benches {
         let args = if cli.quick { &b.quick_args } else { &b.args };
+        let mut translation = None;
+        if cli.modes.iter().any(|m| m == "aot") && root.join("target/release/vmc").exists() {
+            match translate(&root, &cli.out, &b.name) {
+                Ok(t) => translation = Some(t),
+                Err(e) => eprintln!("vmbench: {}: {e:#}", b.name),
+            }
+        }
         let modes: Vec<&String> = cli
             .modes
             .iter()
-            .filter(|m| command_for(&root, m, &b.name, None).is_some())
+            .filter(|m| command_for(&root, &cli.out, m, &b.name, None).is_some())
             .collect();
         if modes.is_empty() {
             eprintln!(
@@ -244,7 +318,8 @@ fn main() -> Result<()> {
                 // The last run of each vmrun mode also records its statistics.
                 let stats_path = stats_dir.join(format!("{}-{m}.json", b.name));
                 let stats = (run + 1 == runs).then_some(stats_path.as_path());
-                let cmd = command_for(&root, m, &b.name, stats).context("mode vanished")?;
+                let cmd =
+                    command_for(&root, &cli.out, m, &b.name, stats).context("mode vanished")?;
                 let (dt, out, code) = run_once(cmd, args)?;
                 times[i].push(dt.as_secs_f64());
                 outputs[i] = Some((out, code));
@@ -283,6 +358,7 @@ fn main() -> Result<()> {
             name: b.name.clone(),
             args: args.clone(),
             modes: mode_results,
+            translation,
         });
     }
     print_table(&results);
@@ -304,6 +380,18 @@ fn main() -> Result<()> {
 }
 
 fn print_table(results: &[BenchResult]) {
+    for r in results {
+        if let Some(t) = &r.translation {
+            println!(
+                "{:<12} vmc translate: {:.2} s for {} guest insns ({:.0} insns/s), image {:.1} MB",
+                r.name,
+                t.seconds,
+                t.guest_insns,
+                t.guest_insns as f64 / t.seconds.max(1e-9),
+                t.image_bytes as f64 / 1e6
+            );
+        }
+    }
     println!(
         "{:<12} {:<8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>7}  time interp/jit/runtime %",
         "program", "mode", "median s", "x native", "x qemu", "base us/i", "opt us/i", "hit %"
@@ -357,6 +445,7 @@ fn chart(results: &[BenchResult]) -> String {
         ("baseline", "#72b7b2"),
         ("opt", "#54a24b"),
         ("jit", "#b279a2"),
+        ("aot", "#9d755d"),
     ];
     let (w, h, left, top, bottom) = (900.0, 420.0, 60.0, 40.0, 80.0);
     let groups = results.len().max(1) as f64;
