@@ -360,7 +360,11 @@ impl CodeCache {
     pub fn runnable(&mut self, pc: u64, mem: &mut GuestMemory) -> Runnable {
         if let (Some(&i), Some(aot)) = (self.aot_map.get(&pc), &self.aot) {
             self.stats.aot_entries += 1;
-            return Runnable::Native(aot.regions[i].code);
+            let code = aot.regions[i].code;
+            // The indirect-branch table is direct-mapped: what reaches the dispatcher takes
+            // the entry back, so hot targets win over colliding cold ones.
+            self.set_indirect(pc, code);
+            return Runnable::Native(code);
         }
         let idx = self.entry(pc, mem);
         let e = &mut self.entries[idx];
@@ -390,6 +394,11 @@ impl CodeCache {
         let e = &self.entries[idx];
         if e.native != 0 {
             self.stats.jit_entries += 1;
+            if e.tier == 2 {
+                let code = e.native;
+                self.set_indirect(pc, code);
+                return Runnable::Native(code);
+            }
             Runnable::Native(e.native)
         } else {
             self.stats.interp_blocks += 1;
