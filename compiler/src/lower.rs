@@ -30,6 +30,8 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use crate::ir::{BinOp, Block, Helper, Op, Reg, Temp, TrapKind, UnOp, Width};
 use crate::state::CpuState;
 
+mod fp;
+
 /// Values returned by translated code.
 pub mod exit {
     /// Continue at `cpu.pc` (set by the code).
@@ -271,6 +273,8 @@ struct Lower<'a, 'f, E: Env> {
     region_entry: u64,
     /// The region's shared fault exit (parameter: the faulting guest pc), once needed.
     fault_common: Option<ir::Block>,
+    /// The host has a native fused multiply-add (FMADD & co. may be inline).
+    has_fma: bool,
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -353,6 +357,7 @@ pub fn lower_region<E: Env>(
         }
     }
 
+    let has_fma = isa.has_native_fma();
     // Which registers the region reads or writes.
     let mut tracked = [false; NREGS];
     let mut written = [false; NREGS];
@@ -364,6 +369,14 @@ pub fn lower_region<E: Env>(
                 Op::Get { reg: Reg::Nzcv, .. } | Op::Cond { .. } => tracked[NZCV] = true,
                 Op::Set { reg: Reg::Nzcv, .. } | Op::AddFlags { .. } | Op::LogicFlags { .. } => {
                     written[NZCV] = true
+                }
+                // Inline FP fast paths write their X register or NZCV through the variables.
+                Op::Call { helper, insn } => {
+                    let (x, nzcv) = fp::writes(helper, *insn, has_fma);
+                    if let Some(x) = x {
+                        written[x as usize] = true;
+                    }
+                    written[NZCV] |= nzcv;
                 }
                 _ => {}
             }
@@ -425,6 +438,7 @@ pub fn lower_region<E: Env>(
         internal_targets,
         region_entry: region.blocks[0].pc,
         fault_common: None,
+        has_fma,
     };
     let mut done = std::collections::HashSet::new();
     for blk in region.blocks {
@@ -1334,7 +1348,11 @@ impl<E: Env> Lower<'_, '_, E> {
                     let a = self.t(addr);
                     self.store_vec(reg, a, size);
                 }
-                Op::Call { helper, insn } => self.call_helper(helper, insn),
+                Op::Call { helper, insn } => {
+                    if !self.fp_inline(helper, insn) {
+                        self.call_helper(helper, insn);
+                    }
+                }
                 Op::Jump { target, .. } => {
                     self.smc_check(target);
                     match self.internal.get(&target) {

@@ -480,22 +480,38 @@ fn gen_fp(r: &mut Rng) -> Option<u32> {
         // FMOV between general and FP registers.
         7 => r.pick(&[0x9e67_0000u32, 0x1e27_0000]) | src(r) << 5 | rd,
         8 => r.pick(&[0x9e66_0000u32, 0x1e26_0000]) | rn << 5 | dst_zr(r),
-        // SCVTF/UCVTF (X, W sources), FCVTZS/FCVTZU to X.
-        9 => r.pick(&[0x9e62_0000u32, 0x9e63_0000, 0x1e62_0000, 0x9e22_0000]) | src(r) << 5 | rd,
-        10 => r.pick(&[0x9e78_0000u32, 0x9e79_0000, 0x1e78_0000]) | rn << 5 | dst_zr(r),
-        // FSQRT, FABS, FNEG, FCVT (double <-> single).
+        // SCVTF/UCVTF (X, W sources; single or double), FCVTZS/FCVTZU to X or W.
+        9 => r.pick(&[0x1e22_0000u32, 0x1e23_0000]) | r.b32(2) << 31 | ty << 22 | src(r) << 5 | rd,
+        10 => {
+            r.pick(&[0x1e38_0000u32, 0x1e39_0000]) | r.b32(2) << 31 | ty << 22 | rn << 5 | dst_zr(r)
+        }
+        // FMOV, FABS, FNEG, FSQRT (single or double), FCVT (double <-> single), FMOV #imm.
         11 => {
-            r.pick(&[
-                0x1e61_c000u32,
-                0x1e60_c000,
-                0x1e61_4000,
+            if r.one_in(6) {
+                return Some(0x1e20_1000 | ty << 22 | r.b32(256) << 13 | rd);
+            }
+            let w = r.pick(&[
+                0x1e20_4000u32,
+                0x1e20_c000,
+                0x1e21_4000,
+                0x1e21_c000,
                 0x1e62_4000,
                 0x1e22_c000,
-            ]) | rn << 5
+            ]);
+            let ty = if w & 0x0002_0000 != 0 { 0 } else { ty };
+            w | ty << 22 | rn << 5 | rd
+        }
+        // FMADD, FMSUB, FNMADD, FNMSUB.
+        12 => {
+            0x1f00_0000
+                | ty << 22
+                | r.b32(2) << 21
+                | r.b32(2) << 15
+                | rm << 16
+                | r.b32(32) << 10
+                | rn << 5
                 | rd
         }
-        // FMADD/FMSUB (double).
-        12 => 0x1f40_0000 | r.b32(2) << 15 | rm << 16 | r.b32(32) << 10 | rn << 5 | rd,
         // ADD/SUB vector.
         13 => {
             let q = r.b32(2);
@@ -788,6 +804,10 @@ fn gen_state(r: &mut Rng) -> (CpuState, Vec<u8>) {
         3 << 22 | 1 << 25,
     ]) & FPCR_MASK;
     st.fpsr = if r.one_in(4) { r.next() & FPSR_MASK } else { 0 };
+    // IXC (sticky) set or clear selects the inline or the helper path of inexact FP ops.
+    if r.coin() {
+        st.fpsr |= 1 << 4;
+    }
     st.tpidr_el0 = r.value();
     for v in st.v.iter_mut() {
         let lo = if r.coin() {

@@ -103,16 +103,39 @@ impl Rng {
             1e-310,
             -12345.678,
         ];
-        match self.below(8) {
+        // Edges of the inline FP paths: the two lowest normal binades (underflow), the top
+        // one (overflow), and the integer conversion limits.
+        const EDGE: [f64; 16] = [
+            3.0 * f64::MIN_POSITIVE,
+            1.5e-308,
+            1.0e-154,
+            -1.2e-154,
+            1.0e154,
+            1.6e308,
+            9007199254740993.0,
+            -2147483648.75,
+            -2147483649.0,
+            2147483647.5,
+            4294967295.5,
+            -0.75,
+            9.223372036854775e18,
+            i64::MIN as f64,
+            f64::from_bits(0x43ef_ffff_ffff_ffff),
+            1.8446744073709552e19,
+        ];
+        match self.below(10) {
             0..=2 => self.pick(&SPECIAL).to_bits(),
             3 => f64::NAN.to_bits() | (self.next() & 0xf_ffff),
             4 => ((self.next() % 2000) as f64 - 1000.0).to_bits(),
+            5 => self.pick(&EDGE).to_bits(),
+            // Moderate magnitudes: results mostly stay normal (the fast paths).
+            6 => (self.next() & 0x800f_ffff_ffff_ffff) | (1000 + self.below(48)) << 52,
             _ => self.next(),
         }
     }
     /// A float's bit pattern, biased to special values.
     pub fn f32_bits(&mut self) -> u32 {
-        const SPECIAL: [f32; 9] = [
+        const SPECIAL: [f32; 16] = [
             0.0,
             -0.0,
             1.0,
@@ -122,10 +145,18 @@ impl Rng {
             f32::MAX,
             1e-40,
             7.25,
+            f32::MIN_POSITIVE,
+            2.5e-38,
+            1.1e-19,
+            3.0e38,
+            16777217.0,
+            -2147483648.0,
+            4294967040.0,
         ];
-        match self.below(6) {
+        match self.below(8) {
             0..=2 => self.pick(&SPECIAL).to_bits(),
             3 => f32::NAN.to_bits() | (self.u32() & 0xfff),
+            4 => (self.u32() & 0x807f_ffff) | (110 + self.b32(32)) << 23,
             _ => self.u32(),
         }
     }

@@ -1,0 +1,606 @@
+//! Inline fast paths for scalar floating point (instead of a call to the soft-float helper).
+//!
+//! Moves (FMOV register, immediate and to/from general registers, FABS, FNEG) never raise
+//! flags and are always inline. Arithmetic, square root, conversions and compares are inline
+//! behind a run-time guard under which the host's IEEE result *and* the guest's FPSR update
+//! are provably those of the ARM pseudocode; otherwise the slow branch calls the helper
+//! exactly as a plain helper call would, from the unchanged source registers:
+//!
+//! - FPCR.RMode = RN and FPCR.FZ = 0 (DN and AHP only matter for NaN or half-precision
+//!   results, which never take the fast path): the host's default SSE environment (round to
+//!   nearest, no DAZ/FTZ) then computes the same value, subnormal inputs included.
+//! - Operations that may be inexact additionally need FPSR.IXC already set (it is sticky, so
+//!   inexactness never has to be computed).
+//! - The result must show that no other exception arose: not NaN or infinite (no IOC, DZC,
+//!   OFC), and, for operations that can underflow, a biased exponent of at least 2: ARM
+//!   detects tininess before rounding, so even a result rounded up to the smallest normal
+//!   binade may have raised UFC. Sums and differences never underflow inexactly (a tiny sum is
+//!   exact), so they only exclude NaN and infinity.
+//! - FCMP/FCMPE are exact for ordered operands under FZ = 0; unordered ones take the helper.
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
+
+use super::{reg_offset, state_flags, vreg_offset, Env, Lower, NZCV};
+use crate::a64::fp::{soft, vfp_expand_imm};
+use crate::a64::{bit, bits};
+use crate::ir::Helper;
+use crate::state::CpuState;
+
+/// FPCR.FZ (24) and FPCR.RMode (23:22): all zero means round to nearest without flushing.
+const FPCR_RN_NO_FZ: i64 = 0x01c0_0000;
+/// FPCR.FZ.
+const FPCR_FZ: i64 = 1 << 24;
+/// FPSR.IXC.
+const FPSR_IXC: i64 = 1 << 4;
+
+/// Scalar precision of an inline FP operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prec {
+    S,
+    D,
+}
+
+impl Prec {
+    fn from_type(ty: u32) -> Option<Prec> {
+        match ty {
+            0 => Some(Prec::S),
+            1 => Some(Prec::D),
+            _ => None,
+        }
+    }
+    fn float(self) -> Type {
+        match self {
+            Prec::S => types::F32,
+            Prec::D => types::F64,
+        }
+    }
+    fn int(self) -> Type {
+        match self {
+            Prec::S => types::I32,
+            Prec::D => types::I64,
+        }
+    }
+    /// Exponent field position and all-ones value.
+    fn exp(self) -> (i64, i64) {
+        match self {
+            Prec::S => (23, 0xff),
+            Prec::D => (52, 0x7ff),
+        }
+    }
+    fn sign(self) -> u64 {
+        match self {
+            Prec::S => 1 << 31,
+            Prec::D => 1 << 63,
+        }
+    }
+}
+
+/// Two-operand arithmetic (fp_dp2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    NMul,
+}
+
+/// Bit operations of fp_dp1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MoveOp {
+    Mov,
+    Abs,
+    Neg,
+}
+
+/// A scalar FP instruction with an inline lowering.
+#[derive(Clone, Copy, Debug)]
+enum FpFast {
+    /// FMOV, FABS, FNEG (register).
+    Move { p: Prec, op: MoveOp, rn: u8, rd: u8 },
+    /// FMOV (immediate): the expanded constant.
+    Imm { rd: u8, value: u64 },
+    /// FMOV Wd, Sn / Xd, Dn.
+    ToGpr { p: Prec, rn: u8, rd: u8 },
+    /// FMOV Sd, Wn / Dd, Xn.
+    FromGpr { p: Prec, rn: u8, rd: u8 },
+    /// FADD, FSUB, FMUL, FDIV, FNMUL.
+    Arith2 {
+        p: Prec,
+        op: Arith,
+        rn: u8,
+        rm: u8,
+        rd: u8,
+    },
+    /// FMADD, FMSUB, FNMADD, FNMSUB: (±a) + (±n) * m, fused.
+    Arith3 {
+        p: Prec,
+        rn: u8,
+        rm: u8,
+        ra: u8,
+        rd: u8,
+        neg_a: bool,
+        neg_n: bool,
+    },
+    /// FSQRT.
+    Sqrt { p: Prec, rn: u8, rd: u8 },
+    /// FCVT from precision `from` to the other one.
+    Cvt { from: Prec, rn: u8, rd: u8 },
+    /// FCMP, FCMPE (`rm` None: against +0.0).
+    Cmp { p: Prec, rn: u8, rm: Option<u8> },
+    /// SCVTF, UCVTF (general register, no fraction bits).
+    IntToFp {
+        p: Prec,
+        sf: bool,
+        unsigned: bool,
+        rn: u8,
+        rd: u8,
+    },
+    /// FCVTZS, FCVTZU (general register, no fraction bits).
+    FpToInt {
+        p: Prec,
+        sf: bool,
+        unsigned: bool,
+        rn: u8,
+        rd: u8,
+    },
+}
+
+impl FpFast {
+    /// The X register (not XZR) the inline path writes, if any.
+    fn x_written(self) -> Option<u8> {
+        match self {
+            FpFast::ToGpr { rd, .. } | FpFast::FpToInt { rd, .. } if rd != 31 => Some(rd),
+            _ => None,
+        }
+    }
+}
+
+/// The inline lowering of `insn` (run by `helper`), if it has one. `fma`: the host has a
+/// native fused multiply-add (otherwise Cranelift would need a libcall).
+fn classify(helper: &Helper, insn: u32, fma: bool) -> Option<FpFast> {
+    let r = |hi: u32| bits(insn, hi, hi - 4) as u8;
+    let (rd, rn, rm) = (r(4), r(9), r(20));
+    let ty = bits(insn, 23, 22);
+    match helper.name {
+        "fp_dp1" => {
+            let p = Prec::from_type(ty)?;
+            Some(match bits(insn, 20, 15) {
+                0 => FpFast::Move {
+                    p,
+                    op: MoveOp::Mov,
+                    rn,
+                    rd,
+                },
+                1 => FpFast::Move {
+                    p,
+                    op: MoveOp::Abs,
+                    rn,
+                    rd,
+                },
+                2 => FpFast::Move {
+                    p,
+                    op: MoveOp::Neg,
+                    rn,
+                    rd,
+                },
+                3 => FpFast::Sqrt { p, rn, rd },
+                4 | 5 => FpFast::Cvt { from: p, rn, rd },
+                _ => return None,
+            })
+        }
+        "fp_dp2" => {
+            let p = Prec::from_type(ty)?;
+            let op = match bits(insn, 15, 12) {
+                0 => Arith::Mul,
+                1 => Arith::Div,
+                2 => Arith::Add,
+                3 => Arith::Sub,
+                8 => Arith::NMul,
+                _ => return None,
+            };
+            Some(FpFast::Arith2 { p, op, rn, rm, rd })
+        }
+        "fp_dp3" if fma => {
+            let p = Prec::from_type(ty)?;
+            let (o1, o0) = (bit(insn, 21), bit(insn, 15));
+            Some(FpFast::Arith3 {
+                p,
+                rn,
+                rm,
+                ra: r(14),
+                rd,
+                neg_a: o1,
+                neg_n: o0 != o1,
+            })
+        }
+        "fp_imm" => {
+            let p = Prec::from_type(ty)?;
+            let fmt = if p == Prec::S { soft::S } else { soft::D };
+            let value = vfp_expand_imm(fmt, bits(insn, 20, 13));
+            Some(FpFast::Imm { rd, value })
+        }
+        "fp_cmp" => {
+            let p = Prec::from_type(ty)?;
+            let rm = (!bit(insn, 3)).then_some(rm);
+            Some(FpFast::Cmp { p, rn, rm })
+        }
+        "fp_cvt_int" => {
+            let p = Prec::from_type(ty)?;
+            let sf = bit(insn, 31);
+            match (bits(insn, 20, 19), bits(insn, 18, 16)) {
+                (0, 6) => Some(FpFast::ToGpr { p, rn, rd }),
+                (0, 7) => Some(FpFast::FromGpr { p, rn, rd }),
+                (0, op @ (2 | 3)) => Some(FpFast::IntToFp {
+                    p,
+                    sf,
+                    unsigned: op == 3,
+                    rn,
+                    rd,
+                }),
+                (3, op @ (0 | 1)) => Some(FpFast::FpToInt {
+                    p,
+                    sf,
+                    unsigned: op == 1,
+                    rn,
+                    rd,
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Registers an `Op::Call` of `helper` writes through the lowering's variables when it has an
+/// inline path: (X register, NZCV). The region's register scan includes them.
+pub(super) fn writes(helper: &Helper, insn: u32, fma: bool) -> (Option<u8>, bool) {
+    match classify(helper, insn, fma) {
+        Some(k) => (k.x_written(), matches!(k, FpFast::Cmp { .. })),
+        None => (None, false),
+    }
+}
+
+impl<E: Env> Lower<'_, '_, E> {
+    /// Lowers a helper call inline when the instruction has a fast path; `false` if not (the
+    /// caller emits the plain call).
+    pub(super) fn fp_inline(&mut self, helper: &'static Helper, insn: u32) -> bool {
+        let Some(k) = classify(helper, insn, self.has_fma) else {
+            return false;
+        };
+        match k {
+            FpFast::Move { p, op, rn, rd } => {
+                let v = self.load_vint(p, rn);
+                let v = match op {
+                    MoveOp::Mov => v,
+                    MoveOp::Abs => self.b.ins().band_imm_u(v, !p.sign() as i64),
+                    MoveOp::Neg => self.b.ins().bxor_imm_u(v, p.sign() as i64),
+                };
+                self.store_vint(rd, v);
+            }
+            FpFast::Imm { rd, value } => {
+                let v = self.b.ins().iconst(types::I64, value as i64);
+                self.store_vint(rd, v);
+            }
+            FpFast::ToGpr { p, rn, rd } => {
+                let v = self.load_vint(p, rn);
+                self.set_x(rd, v);
+            }
+            FpFast::FromGpr { p, rn, rd } => {
+                let x = self.get_x(rn);
+                let v = match p {
+                    Prec::S => self.b.ins().band_imm_u(x, 0xffff_ffff),
+                    Prec::D => x,
+                };
+                self.store_vint(rd, v);
+            }
+            FpFast::Arith2 { p, op, rn, rm, rd } => {
+                let (a, b) = (self.load_vf(p, rn), self.load_vf(p, rm));
+                let r = match op {
+                    Arith::Add => self.b.ins().fadd(a, b),
+                    Arith::Sub => self.b.ins().fsub(a, b),
+                    Arith::Mul | Arith::NMul => self.b.ins().fmul(a, b),
+                    Arith::Div => self.b.ins().fdiv(a, b),
+                };
+                // Exact tiny sums cannot underflow: only NaN and infinity are excluded.
+                let tiny_ok = matches!(op, Arith::Add | Arith::Sub);
+                let ok = self.result_ok(p, r, tiny_ok);
+                let g = self.guard(FPCR_RN_NO_FZ, true);
+                let ok = self.b.ins().band(ok, g);
+                let r = if op == Arith::NMul {
+                    self.b.ins().fneg(r)
+                } else {
+                    r
+                };
+                self.guarded(helper, insn, ok, |l| l.store_vf(p, rd, r));
+            }
+            FpFast::Arith3 {
+                p,
+                rn,
+                rm,
+                ra,
+                rd,
+                neg_a,
+                neg_n,
+            } => {
+                let (n, m, a) = (
+                    self.load_vf(p, rn),
+                    self.load_vf(p, rm),
+                    self.load_vf(p, ra),
+                );
+                let n = if neg_n { self.b.ins().fneg(n) } else { n };
+                let a = if neg_a { self.b.ins().fneg(a) } else { a };
+                let r = self.b.ins().fma(n, m, a);
+                let ok = self.result_ok(p, r, false);
+                let g = self.guard(FPCR_RN_NO_FZ, true);
+                let ok = self.b.ins().band(ok, g);
+                self.guarded(helper, insn, ok, |l| l.store_vf(p, rd, r));
+            }
+            FpFast::Sqrt { p, rn, rd } => {
+                let x = self.load_vf(p, rn);
+                let r = self.b.ins().sqrt(x);
+                let ok = self.result_ok(p, r, false);
+                let g = self.guard(FPCR_RN_NO_FZ, true);
+                let ok = self.b.ins().band(ok, g);
+                self.guarded(helper, insn, ok, |l| l.store_vf(p, rd, r));
+            }
+            FpFast::Cvt { from, rn, rd } => {
+                let x = self.load_vf(from, rn);
+                let (to, r, ok) = match from {
+                    // Widening is exact: only NaN (IOC for signalling, DN) and infinity
+                    // (excluded for simplicity) need the helper.
+                    Prec::S => {
+                        let r = self.b.ins().fpromote(types::F64, x);
+                        let ok = self.result_ok(Prec::D, r, true);
+                        let g = self.guard(FPCR_RN_NO_FZ, false);
+                        (Prec::D, r, self.b.ins().band(ok, g))
+                    }
+                    Prec::D => {
+                        let r = self.b.ins().fdemote(types::F32, x);
+                        let ok = self.result_ok(Prec::S, r, false);
+                        let g = self.guard(FPCR_RN_NO_FZ, true);
+                        (Prec::S, r, self.b.ins().band(ok, g))
+                    }
+                };
+                self.guarded(helper, insn, ok, |l| l.store_vf(to, rd, r));
+            }
+            FpFast::Cmp { p, rn, rm } => {
+                let a = self.load_vf(p, rn);
+                let b = match rm {
+                    Some(rm) => self.load_vf(p, rm),
+                    None => match p {
+                        Prec::S => self.b.ins().f32const(0.0),
+                        Prec::D => self.b.ins().f64const(0.0),
+                    },
+                };
+                let ordered = self.b.ins().fcmp(FloatCC::Ordered, a, b);
+                let g = self.guard(FPCR_FZ, false);
+                let ok = self.b.ins().band(ordered, g);
+                // Ordered: less 1000, equal 0110, greater 0010.
+                let lt = self.b.ins().fcmp(FloatCC::LessThan, a, b);
+                let eq = self.b.ins().fcmp(FloatCC::Equal, a, b);
+                let (vlt, veq, vgt) = (
+                    self.b.ins().iconst(types::I64, 0x8000_0000),
+                    self.b.ins().iconst(types::I64, 0x6000_0000),
+                    self.b.ins().iconst(types::I64, 0x2000_0000),
+                );
+                let ne = self.b.ins().select(eq, veq, vgt);
+                let nzcv = self.b.ins().select(lt, vlt, ne);
+                self.guarded(helper, insn, ok, |l| {
+                    l.def_packed(nzcv);
+                    l.flags = None;
+                });
+            }
+            FpFast::IntToFp {
+                p,
+                sf,
+                unsigned,
+                rn,
+                rd,
+            } => {
+                let x = self.get_x(rn);
+                let src = if sf { types::I64 } else { types::I32 };
+                let xs = if sf {
+                    x
+                } else {
+                    self.b.ins().ireduce(types::I32, x)
+                };
+                let r = if unsigned {
+                    self.b.ins().fcvt_from_uint(p.float(), xs)
+                } else {
+                    self.b.ins().fcvt_from_sint(p.float(), xs)
+                };
+                // Exact (any rounding mode, no flags) when |x| <= 2^mantissa bits.
+                let exact_bits = if p == Prec::S { 24 } else { 53 };
+                let exact = if !sf && (p == Prec::D) {
+                    self.b.ins().iconst(types::I8, 1)
+                } else {
+                    let mag = if unsigned {
+                        xs
+                    } else {
+                        // |x| as unsigned (MIN stays MIN, which is out of range anyway).
+                        let sh = self.b.ins().sshr_imm_u(xs, src.bits() as i64 - 1);
+                        let t = self.b.ins().bxor(xs, sh);
+                        self.b.ins().isub(t, sh)
+                    };
+                    self.b
+                        .ins()
+                        .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, mag, 1i64 << exact_bits)
+                };
+                let g = self.guard(FPCR_RN_NO_FZ, true);
+                let ok = self.b.ins().bor(exact, g);
+                self.guarded(helper, insn, ok, |l| l.store_vf(p, rd, r));
+            }
+            FpFast::FpToInt {
+                p,
+                sf,
+                unsigned,
+                rn,
+                rd,
+            } => {
+                let x = self.load_vf(p, rn);
+                let dst = if sf { types::I64 } else { types::I32 };
+                // In range of the destination after truncation (false for NaN): no IOC.
+                let hi = if sf { 2f64.powi(64) } else { 2f64.powi(32) };
+                let (lo, hi) = if unsigned {
+                    (-1.0, hi)
+                } else if sf {
+                    // Below -2^63 - 1 nothing is representable above -2^63 - 2^10.
+                    (-(2f64.powi(63)) - 2048.0, hi / 2.0)
+                } else {
+                    (-(2f64.powi(31)) - 1.0, hi / 2.0)
+                };
+                // Single precision is compared after (exact) widening.
+                let (lo, hi) = (self.b.ins().f64const(lo), self.b.ins().f64const(hi));
+                let xd = match p {
+                    Prec::D => x,
+                    Prec::S => self.b.ins().fpromote(types::F64, x),
+                };
+                let above = self.b.ins().fcmp(FloatCC::GreaterThan, xd, lo);
+                let below = self.b.ins().fcmp(FloatCC::LessThan, xd, hi);
+                let inr = self.b.ins().band(above, below);
+                let g = self.guard(FPCR_FZ, true);
+                let ok = self.b.ins().band(inr, g);
+                let r = if unsigned {
+                    self.b.ins().fcvt_to_uint_sat(dst, x)
+                } else {
+                    self.b.ins().fcvt_to_sint_sat(dst, x)
+                };
+                let r = if sf {
+                    r
+                } else {
+                    self.b.ins().uextend(types::I64, r)
+                };
+                self.guarded(helper, insn, ok, |l| l.set_x(rd, r));
+            }
+        }
+        true
+    }
+
+    /// Emits `brif ok, fast, slow`: `fast` fills the fast branch, the slow branch is the plain
+    /// helper call; both continue at a join block, which becomes current.
+    fn guarded(
+        &mut self,
+        helper: &'static Helper,
+        insn: u32,
+        ok: Value,
+        fast: impl FnOnce(&mut Self),
+    ) {
+        let fast_blk = self.b.create_block();
+        let slow_blk = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.set_cold_block(slow_blk);
+        self.b.ins().brif(ok, fast_blk, &[], slow_blk, &[]);
+        let (fk_before, flags_before) = (self.fk_static, self.flags);
+        self.b.switch_to_block(fast_blk);
+        fast(self);
+        self.b.ins().jump(join, &[]);
+        let (fk_fast, flags_fast) = (self.fk_static, self.flags);
+        self.fk_static = fk_before;
+        self.flags = flags_before;
+        self.b.switch_to_block(slow_blk);
+        self.call_helper(helper, insn);
+        self.b.ins().jump(join, &[]);
+        let fk_slow = self.fk_static;
+        self.b.switch_to_block(join);
+        // The lazy-flag variables merge by SSA; the static kind only when both paths agree.
+        // The direct flag producer survives only when neither path changed the flags: the
+        // slow path's reload redefines NZCV with the same value, so `flags_before` still
+        // describes it.
+        self.fk_static = if fk_fast == fk_slow { fk_fast } else { None };
+        self.flags = match (flags_before, flags_fast) {
+            (Some(_), Some(_)) if fk_fast == fk_before => flags_before,
+            _ => None,
+        };
+    }
+
+    /// The guard on FPCR (`fpcr & fpcr_mask == 0`) and, when `ixc`, FPSR.IXC set (i8).
+    fn guard(&mut self, fpcr_mask: i64, ixc: bool) -> Value {
+        let off = std::mem::offset_of!(CpuState, fpcr) as i32;
+        let fpcr = self.b.ins().load(types::I64, state_flags(), self.cpu, off);
+        let m = self.b.ins().band_imm_u(fpcr, fpcr_mask);
+        let ok = self.b.ins().icmp_imm_u(IntCC::Equal, m, 0);
+        if !ixc {
+            return ok;
+        }
+        let off = std::mem::offset_of!(CpuState, fpsr) as i32;
+        let fpsr = self.b.ins().load(types::I64, state_flags(), self.cpu, off);
+        let x = self.b.ins().band_imm_u(fpsr, FPSR_IXC);
+        let set = self.b.ins().icmp_imm_u(IntCC::NotEqual, x, 0);
+        self.b.ins().band(ok, set)
+    }
+
+    /// Whether the float result `r` proves that no exception other than IXC arose (i8): not
+    /// NaN or infinite and, unless `tiny_ok`, a biased exponent of at least 2.
+    fn result_ok(&mut self, p: Prec, r: Value, tiny_ok: bool) -> Value {
+        let (shift, max) = p.exp();
+        let bits = self.b.ins().bitcast(p.int(), state_flags(), r);
+        let e = self.b.ins().ushr_imm_u(bits, shift);
+        let e = self.b.ins().band_imm_u(e, max);
+        if tiny_ok {
+            self.b.ins().icmp_imm_u(IntCC::NotEqual, e, max)
+        } else {
+            let e2 = self.b.ins().iadd_imm_s(e, -2);
+            self.b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedLessThan, e2, max - 2)
+        }
+    }
+
+    /// The low element of V[r] as a float.
+    fn load_vf(&mut self, p: Prec, r: u8) -> Value {
+        self.b
+            .ins()
+            .load(p.float(), state_flags(), self.cpu, vreg_offset(r))
+    }
+
+    /// The low element of V[r] as a zero-extended i64.
+    fn load_vint(&mut self, p: Prec, r: u8) -> Value {
+        let off = vreg_offset(r);
+        match p {
+            Prec::S => self.b.ins().uload32(state_flags(), self.cpu, off),
+            Prec::D => self.b.ins().load(types::I64, state_flags(), self.cpu, off),
+        }
+    }
+
+    /// Writes a scalar (zero-extended i64 bits) to V[rd], clearing the rest of the register.
+    fn store_vint(&mut self, rd: u8, v: Value) {
+        let off = vreg_offset(rd);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.ins().store(state_flags(), v, self.cpu, off);
+        self.b.ins().store(state_flags(), zero, self.cpu, off + 8);
+    }
+
+    /// Writes a float scalar to V[rd], clearing the rest of the register.
+    fn store_vf(&mut self, p: Prec, rd: u8, r: Value) {
+        let bits = self.b.ins().bitcast(p.int(), state_flags(), r);
+        let v = match p {
+            Prec::S => self.b.ins().uextend(types::I64, bits),
+            Prec::D => bits,
+        };
+        self.store_vint(rd, v);
+    }
+
+    /// X[n] (31 is XZR) as i64.
+    fn get_x(&mut self, n: u8) -> Value {
+        let n = n as usize;
+        if n == 31 {
+            self.b.ins().iconst(types::I64, 0)
+        } else if self.tracked[n] {
+            self.b.use_var(self.vars[n])
+        } else {
+            self.b
+                .ins()
+                .load(types::I64, state_flags(), self.cpu, reg_offset(n))
+        }
+    }
+
+    /// Writes X[d] (31 is XZR); the region scan made d a variable (see [`writes`]).
+    fn set_x(&mut self, d: u8, v: Value) {
+        if d != 31 {
+            debug_assert!(self.tracked[d as usize] && d as usize != NZCV);
+            self.b.def_var(self.vars[d as usize], v);
+        }
+    }
+}
