@@ -388,6 +388,16 @@ pub struct Block {
 }
 
 impl Block {
+    /// The guest address of the block's last instruction.
+    pub fn last_insn_pc(&self) -> Option<u64> {
+        self.ops.iter().rev().find_map(|op| match op {
+            Op::Insn { pc, .. } => Some(*pc),
+            _ => None,
+        })
+    }
+}
+
+impl Block {
     /// Guest byte range covered by the block.
     pub fn guest_range(&self) -> std::ops::Range<u64> {
         self.pc..self.pc + 4 * self.guest_insns as u64

@@ -146,6 +146,13 @@ pub trait Env {
     fn helper(&mut self, b: &mut FunctionBuilder, h: &'static Helper) -> Value;
     /// A chain slot for an exit to `target`, or `None` to always return to the dispatcher.
     fn chain_slot(&mut self, target: u64) -> Option<u32>;
+    /// Guest addresses the indirect branch at `branch_pc` is known to reach (recovered jump
+    /// tables, profiled targets). Those inside the region become direct host branches (a
+    /// switch on the target address); any other target still leaves through the
+    /// indirect-branch table.
+    fn indirect_targets(&mut self, _branch_pc: u64) -> Vec<u64> {
+        Vec::new()
+    }
 }
 
 /// Lowering parameters.
@@ -352,6 +359,15 @@ pub fn lower_region<E: Env>(
                         .into_iter()
                         .filter(|t| inside.contains(t)),
                 );
+            }
+            Some(Op::JumpReg { .. }) if region.loops => {
+                if let Some(pc) = blk.last_insn_pc() {
+                    internal_targets.extend(
+                        env.indirect_targets(pc)
+                            .into_iter()
+                            .filter(|t| inside.contains(t)),
+                    );
+                }
             }
             _ => {}
         }
@@ -586,6 +602,32 @@ impl<E: Env> Lower<'_, '_, E> {
             }
             None => self.ret(exit::CONTINUE),
         }
+    }
+
+    /// Dispatches an indirect branch to the known targets inside the region (a switch on
+    /// `(t - base) rotr 2`: a misaligned address becomes a huge key and misses); the code
+    /// after it handles every other address.
+    fn known_targets(&mut self, t: Value) {
+        let mut known: Vec<(u64, ir::Block)> = self
+            .env
+            .indirect_targets(self.cur_pc)
+            .into_iter()
+            .filter_map(|p| self.internal.get(&p).map(|&b| (p, b)))
+            .collect();
+        known.sort_unstable_by_key(|k| k.0);
+        known.dedup_by_key(|k| k.0);
+        let Some(&(base, _)) = known.first() else {
+            return;
+        };
+        let off = self.b.ins().iadd_imm_s(t, (base as i64).wrapping_neg());
+        let key = self.b.ins().rotr_imm_u(off, 2);
+        let mut sw = cranelift_frontend::Switch::new();
+        for &(p, blk) in &known {
+            sw.set_entry(((p - base) / 4) as u128, blk);
+        }
+        let miss = self.b.create_block();
+        sw.emit(&mut self.b, key, miss);
+        self.b.switch_to_block(miss);
     }
 
     /// Leaves for a computed guest address (state already written back): a hit in the
@@ -1365,6 +1407,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 Op::JumpReg { target, .. } => {
                     let t = self.t(target);
                     self.smc_check_dynamic(t);
+                    self.known_targets(t);
                     self.spill();
                     self.set_pc(t);
                     self.indirect_exit(t);

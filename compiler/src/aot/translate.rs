@@ -158,10 +158,12 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         .num_threads(opts.jobs)
         .build()
         .map_err(|e| TranslateError::Threads(opts.jobs, e.to_string()))?;
+    let tables = jump_tables(&disc);
     let shared = Shared {
         callee_ids: &callee_ids,
         helper_ids: &helper_ids,
         slots: &slots,
+        tables: &tables,
     };
     let compiled: Vec<Result<Compiled, String>> = pool.install(|| {
         regions
@@ -273,6 +275,8 @@ struct Shared<'a> {
     callee_ids: &'a HashMap<Callee, u32>,
     helper_ids: &'a HashMap<&'static str, u32>,
     slots: &'a [u64],
+    /// Targets of the recovered jump tables, by the address of their indirect branch.
+    tables: &'a HashMap<u64, Vec<u64>>,
 }
 
 /// The lowering environment of one region: runtime entry points and helpers are imported
@@ -327,6 +331,14 @@ impl Env for AotEnv<'_> {
         b.ins().symbol_value(types::I64, gv)
     }
 
+    fn indirect_targets(&mut self, branch_pc: u64) -> Vec<u64> {
+        self.shared
+            .tables
+            .get(&branch_pc)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn chain_slot(&mut self, target: u64) -> Option<u32> {
         self.shared
             .slots
@@ -379,9 +391,25 @@ fn compile_region(
     })
 }
 
-/// Region-internal successors of a block (direct jumps and conditional branches; calls and
-/// system-call continuations enter other regions).
-fn successors(b: &Block) -> impl Iterator<Item = u64> {
+/// Jump-table targets by the address of their indirect branch.
+fn jump_tables(disc: &Discovery) -> HashMap<u64, Vec<u64>> {
+    disc.jump_tables
+        .iter()
+        .map(|t| (t.branch, t.targets.clone()))
+        .collect()
+}
+
+/// Region-internal successors of a block: direct jumps, conditional branches and the
+/// targets of a recovered jump table (calls and system-call continuations enter other
+/// regions).
+fn successors<'a>(b: &Block, tables: &'a HashMap<u64, Vec<u64>>) -> impl Iterator<Item = u64> + 'a {
+    let table: &[u64] = match b.ops.last() {
+        Some(Op::JumpReg { .. }) => b
+            .last_insn_pc()
+            .and_then(|pc| tables.get(&pc))
+            .map_or(&[], |v| v.as_slice()),
+        _ => &[],
+    };
     let (a, c) = match b.ops.last() {
         Some(Op::Jump {
             target,
@@ -392,7 +420,7 @@ fn successors(b: &Block) -> impl Iterator<Item = u64> {
         }) => (Some(*taken), Some(*fallthrough)),
         _ => (None, None),
     };
-    a.into_iter().chain(c)
+    a.into_iter().chain(c).chain(table.iter().copied())
 }
 
 /// Splits the discovered blocks into single-entry regions; returns block indices per
@@ -401,10 +429,19 @@ pub fn partition(disc: &Discovery) -> Vec<Vec<usize>> {
     let blocks = &disc.blocks;
     let n = blocks.len();
     let index: HashMap<u64, usize> = blocks.iter().enumerate().map(|(i, b)| (b.pc, i)).collect();
+    let tables = jump_tables(disc);
+    // Jump-table targets are reached from their switch inside the region, unless they are
+    // function entries too.
+    let table_only: std::collections::HashSet<u64> = disc
+        .jump_tables
+        .iter()
+        .flat_map(|t| t.targets.iter().copied())
+        .filter(|t| disc.functions.binary_search(t).is_err())
+        .collect();
     let mut head = vec![false; n];
     for pc in &disc.entries {
         if let Some(&i) = index.get(pc) {
-            head[i] = true;
+            head[i] = !table_only.contains(pc);
         }
     }
     for b in blocks {
@@ -426,7 +463,7 @@ pub fn partition(disc: &Discovery) -> Vec<Vec<usize>> {
             let mut size = 1;
             let mut stack = vec![h];
             while let Some(b) = stack.pop() {
-                for t in successors(&blocks[b]) {
+                for t in successors(&blocks[b], &tables) {
                     let Some(&ti) = index.get(&t) else { continue };
                     if head[ti] || owner[ti] == h {
                         continue;
