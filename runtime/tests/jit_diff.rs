@@ -1206,7 +1206,7 @@ fn jit_tiers_match_interpreter_on_random_programs() {
     let insns = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let faulted = AtomicUsize::new(0);
-    let skipped = AtomicUsize::new(0);
+    let skipped: Mutex<Vec<u64>> = Mutex::new(Vec::new());
     let indices: Vec<u64> = match only {
         Some(i) => vec![i],
         None => (0..cases).collect(),
@@ -1234,7 +1234,10 @@ fn jit_tiers_match_interpreter_on_random_programs() {
                 }
                 let reference = run(&p, &st, &data, &interp_tier());
                 if is_budget_exhausted(&reference.term) {
-                    skipped.fetch_add(1, Ordering::Relaxed);
+                    skipped
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(index);
                     continue;
                 }
                 if !matches!(reference.term, vmc_runtime::Termination::Exited(_)) {
@@ -1288,13 +1291,23 @@ fn jit_tiers_match_interpreter_on_random_programs() {
         watchdog(seed, timeout, &|| workers.iter().all(|w| w.is_finished()));
     });
     let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut skipped = skipped.into_inner().unwrap_or_else(|e| e.into_inner());
+    skipped.sort_unstable();
     say!(
-        "jit_diff: {} of {} cases run ({} static guest instructions, {} ended by a signal, {} skipped as non-terminating) in {:.1} s, {} mismatches",
+        "jit_diff: {} of {} cases run ({} static guest instructions, {} ended by a signal, {} skipped as non-terminating{}) in {:.1} s, {} mismatches",
         done.load(Ordering::Relaxed),
         indices.len(),
         insns.load(Ordering::Relaxed),
         faulted.load(Ordering::Relaxed),
-        skipped.load(Ordering::Relaxed),
+        skipped.len(),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": case {}",
+                skipped.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            )
+        },
         t0.elapsed().as_secs_f64(),
         failures.len()
     );
