@@ -49,6 +49,11 @@ pub struct ExecOptions {
     pub timing: bool,
     /// Code of the AOT image being run, if any.
     pub aot: Option<std::sync::Arc<crate::aot::AotCode>>,
+    /// Most dispatcher iterations (blocks run by the interpreter, entries into translated
+    /// code); when exhausted the run ends with SIGXCPU, like an exceeded CPU-time limit.
+    /// Tests use it to bound guests that may not terminate. Translated code that loops or
+    /// chains without returning to the dispatcher is not bounded by it.
+    pub max_dispatches: Option<u64>,
 }
 
 /// Wall time split of a run.
@@ -76,6 +81,8 @@ pub mod sig {
     pub const SIGBUS: i32 = 7;
     /// Invalid memory reference.
     pub const SIGSEGV: i32 = 11;
+    /// CPU-time limit exceeded (here: the dispatch budget of [`super::ExecOptions`]).
+    pub const SIGXCPU: i32 = 24;
 }
 
 impl Process {
@@ -102,7 +109,20 @@ impl Process {
             indirect: cache.indirect_table(),
             ..Default::default()
         };
+        let mut dispatches = 0u64;
         let result = loop {
+            if let Some(max) = opts.max_dispatches {
+                if dispatches >= max {
+                    break Termination::Signaled {
+                        signal: sig::SIGXCPU,
+                        reason: format!(
+                            "dispatch budget of {max} exhausted at pc {:#x}",
+                            self.cpu.pc
+                        ),
+                    };
+                }
+                dispatches += 1;
+            }
             for (s, e) in std::mem::take(&mut self.pending_invalidations) {
                 self.drop_translations(&mut cache, s, e);
             }

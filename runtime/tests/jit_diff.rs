@@ -26,16 +26,39 @@
 //! mismatch the case is shrunk (instructions replaced by NOP while the mismatch persists) and
 //! both the original and the shrunk program are printed with a side-by-side dump of the final
 //! states (`*` marks every difference).
+//!
+//! Non-terminating programs. The generator can still, rarely, build a program that never
+//! ends (a random instruction overwrites a register a later BR/RET or loop counter uses, a
+//! branch lands before its loop's counter setup, ...). Every run is therefore bounded:
+//! - Every run goes through the dispatcher with a budget (`ExecOptions::max_dispatches`):
+//!   [`INTERP_BUDGET`] dispatches (= executed blocks) for the interpreter, twice that for the
+//!   JIT tiers (one dispatch there runs at least one block, so a JIT run needs at most as
+//!   many as the interpreter; the factor is slack). An exhausted budget ends the run with
+//!   SIGXCPU. A case whose interpreter run exhausts the budget is counted as
+//!   non-terminating and skipped (the summary line reports how many); a JIT run that
+//!   exhausts its budget while the interpreter's did not is an ordinary mismatch (its
+//!   termination differs), shrunk and reported like any other.
+//! - Translated code can loop without ever returning to the dispatcher (loops inside an
+//!   optimized region, chained tail calls between translations), where no budget can be
+//!   checked. A watchdog (the test's main thread) therefore watches every run's wall time;
+//!   a run still going after `VMC_JIT_TIMEOUT` seconds (default 120, orders of magnitude
+//!   above any real run, which takes milliseconds) is reported as a hang naming the seed,
+//!   case, tier and program, and the test process exits with failure, since a thread stuck
+//!   in translated code cannot be stopped.
 
 mod common;
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use common::{elf_image, env_u64, interp_tier, jit_tiers, run_image, Final, Rng, Segment, TierRun};
+use common::{
+    elf_image, env_u64, interp_tier, is_budget_exhausted, jit_tiers, run_image_bounded, Final, Rng,
+    Segment, TierRun,
+};
 use vmc_compiler::a64::disasm;
 use vmc_compiler::a64::fp::{FPCR_MASK, FPSR_MASK};
 use vmc_compiler::CpuState;
@@ -44,6 +67,13 @@ const CODE: u64 = 0x40_0000;
 const DATA: u64 = 0x50_0000;
 const DATA_LEN: u64 = 4 * 4096;
 const MID: u64 = DATA + DATA_LEN / 2;
+
+/// Prints on the real stderr (not captured by the test harness).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
 
 const NOP: u32 = 0xd503_201f;
 const IDX: u32 = 24;
@@ -849,8 +879,89 @@ fn image(p: &Program, data: &[u8]) -> Vec<u8> {
     )
 }
 
+/// Dispatcher iterations the interpreter may use before a case counts as non-terminating
+/// (generated programs need a few hundred at most).
+const INTERP_BUDGET: u64 = 100_000;
+
+/// A run in progress on a worker thread, for the watchdog.
+struct Running {
+    since: Instant,
+    case: u64,
+    tier: &'static str,
+    program: Program,
+}
+
+/// The run in progress per worker thread (indexed by [`WORKER`]).
+static RUNNING: Mutex<Vec<Option<Running>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// This worker's slot in [`RUNNING`] and the case it is on (unset: not watched).
+    static WORKER: Cell<Option<(usize, u64)>> = const { Cell::new(None) };
+}
+
+fn set_running(slot: usize, r: Option<Running>) {
+    let mut all = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    if all.len() <= slot {
+        all.resize_with(slot + 1, || None);
+    }
+    all[slot] = r;
+}
+
+/// Runs the program under `tier` with the dispatch budget, watched by the watchdog when
+/// called from a worker.
 fn run(p: &Program, st: &CpuState, data: &[u8], tier: &TierRun) -> Final {
-    run_image(&image(p, data), st, tier.cfg, DATA, DATA_LEN)
+    let worker = WORKER.get();
+    if let Some((slot, case)) = worker {
+        set_running(
+            slot,
+            Some(Running {
+                since: Instant::now(),
+                case,
+                tier: tier.name,
+                program: p.clone(),
+            }),
+        );
+    }
+    let budget = if tier.name == "interp" {
+        INTERP_BUDGET
+    } else {
+        2 * INTERP_BUDGET
+    };
+    let f = run_image_bounded(&image(p, data), st, tier.cfg, DATA, DATA_LEN, Some(budget));
+    if let Some((slot, _)) = worker {
+        set_running(slot, None);
+    }
+    f
+}
+
+/// Watches the workers' runs until `finished` says all workers are done; a run older than
+/// `limit` is reported and ends the test process (its thread cannot be stopped).
+fn watchdog(seed: u64, limit: Duration, finished: &dyn Fn() -> bool) {
+    while !finished() {
+        std::thread::sleep(Duration::from_millis(100));
+        let all = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(r) = all.iter().flatten().find(|r| r.since.elapsed() > limit) else {
+            continue;
+        };
+        let what = if r.tier == "interp" {
+            "the interpreter run (bounded by its dispatch budget) did not finish: a runtime bug"
+                .to_string()
+        } else {
+            format!(
+                "the {} run did not finish although the interpreter ends within {INTERP_BUDGET} \
+                 dispatches: translated code loops without returning to the dispatcher",
+                r.tier
+            )
+        };
+        say!(
+            "HANG case {case} (VMC_JIT_SEED={seed} VMC_JIT_CASE={case}), tier {tier}: after {:.0} s, {what}\n  program (the case's, or a shrunk version of it):\n{}",
+            r.since.elapsed().as_secs_f64(),
+            listing(&r.program, None),
+            case = r.case,
+            tier = r.tier,
+        );
+        std::process::exit(101);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1062,13 +1173,6 @@ fn shrink(p: &Program, st: &CpuState, data: &[u8], tier: &TierRun) -> Program {
     cur
 }
 
-/// Prints on the real stderr (not captured by the test harness).
-macro_rules! say {
-    ($($t:tt)*) => {{
-        let _ = writeln!(std::io::stderr().lock(), $($t)*);
-    }};
-}
-
 struct Failure {
     index: u64,
     text: String,
@@ -1076,9 +1180,7 @@ struct Failure {
 
 #[test]
 fn jit_tiers_match_interpreter_on_random_programs() {
-    // A fixed default seed keeps CI deterministic; VMC_JIT_SEED explores others. (The
-    // generator can rarely build a program that loops forever when a random instruction
-    // overwrites a link register; such a case hangs the run instead of failing it.)
+    // A fixed default seed keeps CI deterministic; VMC_JIT_SEED explores others.
     let seed = env_u64("VMC_JIT_SEED").unwrap_or(11);
     let cases = env_u64("VMC_JIT_CASES").unwrap_or(2000);
     let only = env_u64("VMC_JIT_CASE");
@@ -1090,6 +1192,7 @@ fn jit_tiers_match_interpreter_on_random_programs() {
                 .unwrap_or(2)
         });
     let max_failures = env_u64("VMC_JIT_MAX_FAILURES").unwrap_or(3) as usize;
+    let timeout = Duration::from_secs(env_u64("VMC_JIT_TIMEOUT").unwrap_or(120));
     let tiers = jit_tiers();
     say!(
         "jit_diff: seed {seed} (VMC_JIT_SEED={seed}), {} cases, tiers interp vs {}, {jobs} threads",
@@ -1103,18 +1206,24 @@ fn jit_tiers_match_interpreter_on_random_programs() {
     let insns = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let faulted = AtomicUsize::new(0);
+    let skipped: Mutex<Vec<u64>> = Mutex::new(Vec::new());
     let indices: Vec<u64> = match only {
         Some(i) => vec![i],
         None => (0..cases).collect(),
     };
     std::thread::scope(|s| {
-        for _ in 0..jobs.max(1) {
-            s.spawn(|| loop {
+        let mut workers = Vec::new();
+        for slot in 0..jobs.max(1) {
+            let (next, stop, failures, insns, done, faulted, skipped) =
+                (&next, &stop, &failures, &insns, &done, &faulted, &skipped);
+            let (indices, tiers) = (&indices, &tiers);
+            workers.push(s.spawn(move || loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 if k >= indices.len() || stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let index = indices[k];
+                WORKER.set(Some((slot, index)));
                 let mut r = Rng::new(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03));
                 let p = gen_program(&mut r);
                 let (st, data) = gen_state(&mut r);
@@ -1124,10 +1233,17 @@ fn jit_tiers_match_interpreter_on_random_programs() {
                     eprintln!("case {index}:\n{}", listing(&p, None));
                 }
                 let reference = run(&p, &st, &data, &interp_tier());
+                if is_budget_exhausted(&reference.term) {
+                    skipped
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(index);
+                    continue;
+                }
                 if !matches!(reference.term, vmc_runtime::Termination::Exited(_)) {
                     faulted.fetch_add(1, Ordering::Relaxed);
                 }
-                for tier in &tiers {
+                for tier in tiers {
                     let got = run(&p, &st, &data, tier);
                     if got == reference {
                         continue;
@@ -1170,16 +1286,28 @@ fn jit_tiers_match_interpreter_on_random_programs() {
                     }
                     break;
                 }
-            });
+            }));
         }
+        watchdog(seed, timeout, &|| workers.iter().all(|w| w.is_finished()));
     });
     let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut skipped = skipped.into_inner().unwrap_or_else(|e| e.into_inner());
+    skipped.sort_unstable();
     say!(
-        "jit_diff: {} of {} cases run ({} static guest instructions, {} ended by a signal) in {:.1} s, {} mismatches",
+        "jit_diff: {} of {} cases run ({} static guest instructions, {} ended by a signal, {} skipped as non-terminating{}) in {:.1} s, {} mismatches",
         done.load(Ordering::Relaxed),
         indices.len(),
         insns.load(Ordering::Relaxed),
         faulted.load(Ordering::Relaxed),
+        skipped.len(),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": case {}",
+                skipped.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            )
+        },
         t0.elapsed().as_secs_f64(),
         failures.len()
     );

@@ -220,6 +220,7 @@ fn run(args: RunArgs) -> ExitCode {
         tiers,
         timing: args.stats || args.stats_json.is_some(),
         aot,
+        max_dispatches: None,
     };
     let mut timing = Timing::default();
     let term = proc.run(&opts, &mut timing);

@@ -298,6 +298,19 @@ pub fn run_image(
     watch: u64,
     watch_len: u64,
 ) -> Final {
+    run_image_bounded(image, init, cfg, watch, watch_len, None)
+}
+
+/// [`run_image`] with at most `max_dispatches` dispatcher iterations (then the run ends with
+/// SIGXCPU, see [`is_budget_exhausted`]).
+pub fn run_image_bounded(
+    image: &[u8],
+    init: &CpuState,
+    cfg: TierConfig,
+    watch: u64,
+    watch_len: u64,
+    max_dispatches: Option<u64>,
+) -> Final {
     let mut p = Process::spawn_image(
         image,
         Path::new("jit-diff-guest"),
@@ -313,6 +326,8 @@ pub fn run_image(
         trace: false,
         tiers: cfg,
         timing: false,
+        aot: None,
+        max_dispatches,
     };
     let mut timing = Timing::default();
     let term = p.run(&opts, &mut timing);
@@ -326,4 +341,9 @@ pub fn run_image(
         mem,
         term,
     }
+}
+
+/// Whether a run ended because its dispatch budget ran out.
+pub fn is_budget_exhausted(t: &Termination) -> bool {
+    matches!(t, Termination::Signaled { signal, .. } if *signal == vmc_runtime::exec::sig::SIGXCPU)
 }
