@@ -222,11 +222,21 @@ pub fn load(img: &Image) -> Result<AotCode, AotError> {
     }
     // Region entry points by name.
     let mut by_name: HashMap<&str, u64> = HashMap::new();
+    let mut perf_map = String::new();
     for sym in file.symbols() {
         if let Ok(name) = sym.name() {
             if name.starts_with(image::REGION_PREFIX) && sym.section_index().is_some() {
-                by_name.insert(name, symbol_addr(&sym)?);
+                let addr = symbol_addr(&sym)?;
+                by_name.insert(name, addr);
+                perf_map += &format!("{addr:x} {:x} {name}\n", sym.size());
             }
+        }
+    }
+    // VMC_PERF_MAP=1: name image regions for `perf report` (/tmp/perf-PID.map).
+    if std::env::var_os("VMC_PERF_MAP").is_some() {
+        let path = format!("/tmp/perf-{}.map", std::process::id());
+        if let Err(e) = std::fs::write(&path, perf_map) {
+            log::warn!("{path}: {e}");
         }
     }
     for r in &img.map.regions {

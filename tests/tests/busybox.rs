@@ -3,6 +3,8 @@
 //! package into tests/guests/build/busybox; without it the test prints why and passes.
 //! Every applet runs once under qemu and under vmrun `--tier auto` and `--tier opt`.
 
+use std::path::Path;
+
 use vmc_tests::*;
 
 /// Applet invocations: (label, argv after the busybox path). `{DATA}` is tests/guests/data.
@@ -36,6 +38,22 @@ const CASES: &[(&str, &[&str])] = &[
     ("unknown-applet", &["no-such-applet"]),
 ];
 
+/// The applet runs of [`CASES`] with `busybox` as the program.
+fn cases(busybox: &Path) -> Vec<GuestCase> {
+    let data = workspace_root().join("tests/guests/data");
+    CASES
+        .iter()
+        .map(|(label, args)| GuestCase {
+            label: format!("busybox {label}"),
+            binary: busybox.to_path_buf(),
+            args: args
+                .iter()
+                .map(|a| a.replace("{DATA}", &data.to_string_lossy()))
+                .collect(),
+        })
+        .collect()
+}
+
 #[test]
 fn busybox_applets_match_qemu() {
     let busybox = guest_build_dir().join("busybox");
@@ -54,18 +72,7 @@ fn busybox_applets_match_qemu() {
         say!("busybox: SKIPPED: no vmrun binary");
         return;
     };
-    let data = workspace_root().join("tests/guests/data");
-    let cases: Vec<GuestCase> = CASES
-        .iter()
-        .map(|(label, args)| GuestCase {
-            label: format!("busybox {label}"),
-            binary: busybox.clone(),
-            args: args
-                .iter()
-                .map(|a| a.replace("{DATA}", &data.to_string_lossy()))
-                .collect(),
-        })
-        .collect();
+    let cases = cases(&busybox);
     let tiers: Vec<TierRun> = all_tiers()
         .into_iter()
         .filter(|t| t.name == "auto" || t.name == "opt")
@@ -100,4 +107,83 @@ fn busybox_applets_match_qemu() {
             results.len()
         );
     }
+}
+
+/// The same applets run from an AOT image of busybox (translated by `vmc translate`; busybox
+/// dispatches on argv[0], and its shell re-executes itself, so the image takes the binary's
+/// place: references first on a copy of busybox, then the image under the same path).
+#[test]
+fn busybox_image_matches_qemu() {
+    let busybox = guest_build_dir().join("busybox");
+    let (Some(qemu), Some(vmrun), Some(vmc), true) = (
+        find_in_path("qemu-aarch64"),
+        find_vmrun(),
+        find_vmc(),
+        busybox.exists(),
+    ) else {
+        say!(
+            "busybox image: SKIPPED: needs qemu-aarch64, vmrun, vmc and tests/guests/build/busybox"
+        );
+        return;
+    };
+    let dir = TempDir::new("vmc-bb-aot").expect("temp dir");
+    let run = dir.path().join("busybox");
+    std::fs::copy(&busybox, &run).expect("copy busybox");
+    let cases = cases(&run);
+    let references = parallel_map(&cases, 2, |c| {
+        run_in_temp_dir(&qemu, &[], c, DEFAULT_TIMEOUT)
+    });
+    let image = dir.path().join("busybox.aot");
+    let t0 = std::time::Instant::now();
+    let out = std::process::Command::new(&vmc)
+        .args(["translate", "-q"])
+        .arg(&busybox)
+        .arg("-o")
+        .arg(&image)
+        .output()
+        .expect("vmc runs");
+    assert!(
+        out.status.success(),
+        "vmc translate busybox: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    say!(
+        "busybox image: translated in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    std::fs::rename(&image, &run).expect("image in place");
+    let tested = parallel_map(&cases, 2, |c| {
+        run_in_temp_dir(&vmrun, &[], c, DEFAULT_TIMEOUT)
+    });
+    let mut report = String::new();
+    let mut failed = 0;
+    for (c, (r, t)) in cases.iter().zip(references.into_iter().zip(tested)) {
+        let differences = compare(&r, &t);
+        say!(
+            "  {} {:<40} {}",
+            if differences.is_empty() {
+                "ok  "
+            } else {
+                "FAIL"
+            },
+            c.label,
+            t.status
+        );
+        if !differences.is_empty() {
+            failed += 1;
+            report += &CaseResult {
+                case: c.clone(),
+                tier: "aot".into(),
+                reference: r,
+                tested: t,
+                differences,
+            }
+            .report();
+        }
+    }
+    assert!(
+        failed == 0,
+        "{failed} of {} busybox image runs differ from qemu-aarch64:\n{report}",
+        cases.len()
+    );
 }

@@ -254,6 +254,11 @@ pub fn exec_kind(head: &[u8]) -> Result<ExecKind, SysResult> {
         return Ok(ExecKind::Script(interp, arg));
     }
     if head.len() >= 4 && &head[..4] == b"\x7fELF" {
+        // An AOT image (an x86-64 relocatable object from `vmc translate`) runs through
+        // vmrun like the guest it carries.
+        if vmc_compiler::aot::image::Image::looks_like_image(head) {
+            return Ok(ExecKind::Elf);
+        }
         if head.len() < 64 || crate::loader::check_elf(head).is_err() {
             return fail(libc::ENOEXEC);
         }
