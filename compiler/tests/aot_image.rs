@@ -1,0 +1,191 @@
+//! The AOT image format (map encoding, trailer, metadata checks), the cache key and the
+//! region partition, without running anything.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use vmc_compiler::aot::discover::discover;
+use vmc_compiler::aot::image::{self, check_meta, Image, ImageError, Map, Meta, RegionEntry};
+use vmc_compiler::aot::{cache, translate};
+use vmc_compiler::ir::{BranchKind, Op};
+
+fn sample_map() -> Map {
+    Map {
+        regions: vec![
+            RegionEntry {
+                pc: 0x40_0000,
+                guest_insns: 12,
+                ranges: vec![(0x40_0000, 0x40_0030)],
+            },
+            RegionEntry {
+                pc: 0x40_1000,
+                guest_insns: 3,
+                ranges: vec![(0x40_1000, 0x40_100c), (0x40_2000, 0x40_2004)],
+            },
+        ],
+        slots: vec![0x40_0000, 0x40_1000, 0x40_5000],
+    }
+}
+
+#[test]
+fn map_round_trips_and_corrupt_maps_are_errors() {
+    let map = sample_map();
+    let bytes = map.encode();
+    assert_eq!(Map::decode(&bytes).unwrap(), map);
+    // Every truncation and every single-byte change is either an error or a valid map; never
+    // a panic or a huge allocation.
+    for n in 0..bytes.len() {
+        assert!(
+            Map::decode(&bytes[..n]).is_err(),
+            "truncated at {n} accepted"
+        );
+    }
+    for i in 0..bytes.len() {
+        for x in [0x01u8, 0x80, 0xff] {
+            let mut b = bytes.clone();
+            b[i] ^= x;
+            let _ = Map::decode(&b);
+        }
+    }
+    // A count claiming more items than the section holds.
+    let mut huge = bytes.clone();
+    huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(matches!(Map::decode(&huge), Err(ImageError::Map(_))));
+}
+
+#[test]
+fn trailer_guards_the_contents() {
+    assert!(matches!(Image::parse(b""), Err(ImageError::TooShort(0))));
+    assert!(matches!(
+        Image::parse(&[0u8; 64]),
+        Err(ImageError::NoTrailer)
+    ));
+    let sealed = image::seal(b"not really an object".to_vec());
+    assert!(Image::looks_like_image(&sealed));
+    // The digest is right, so the object parser is what refuses it.
+    assert!(matches!(Image::parse(&sealed), Err(ImageError::Object(_))));
+    let mut tampered = sealed.clone();
+    tampered[3] ^= 1;
+    assert!(matches!(Image::parse(&tampered), Err(ImageError::Digest)));
+}
+
+#[test]
+fn metadata_checks_name_what_differs() {
+    let meta = Meta::new(b"guest", "g", 0x40_0000, 0);
+    let host = image::host_features();
+    check_meta(&meta, &host).expect("own metadata is compatible");
+    let mut m = meta.clone();
+    m.compiler_version = "vmc 0.0.0-other".into();
+    let e = check_meta(&m, &host).unwrap_err();
+    assert!(e.to_string().contains("vmc 0.0.0-other"), "{e}");
+    let mut m = meta.clone();
+    m.cpu_state_abi += 1;
+    assert!(matches!(check_meta(&m, &host), Err(ImageError::Abi { .. })));
+    let mut m = meta.clone();
+    m.layout.pie_base += 0x1000;
+    assert!(matches!(check_meta(&m, &host), Err(ImageError::Layout)));
+    let mut m = meta.clone();
+    m.host_features.push("has_imaginary_feature".into());
+    let e = check_meta(&m, &host).unwrap_err();
+    assert!(e.to_string().contains("has_imaginary_feature"), "{e}");
+    let mut m = meta;
+    m.host_isa = "riscv64".into();
+    assert!(matches!(
+        check_meta(&m, &host),
+        Err(ImageError::HostIsa(..))
+    ));
+}
+
+#[test]
+fn cache_key_covers_guest_and_options() {
+    let a = cache::key(b"guest one", "");
+    assert_eq!(a, cache::key(b"guest one", ""));
+    assert_ne!(a, cache::key(b"guest two", ""));
+    assert_ne!(a, cache::key(b"guest one", "profile=abc"));
+    // Length-prefixed parts: moving bytes between parts changes the key.
+    assert_ne!(cache::key(b"ab", "c"), cache::key(b"a", "bc"));
+}
+
+/// Every discovered block is in exactly one region, each region has a single entry: a branch
+/// from outside a region only ever targets a region head.
+#[test]
+fn partition_gives_single_entry_regions() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/guests/build");
+    for name in ["bytecode-O2", "sort_search-O0"] {
+        let Ok(elf) = std::fs::read(dir.join(name)) else {
+            println!("SKIPPED: {name} not built (tests/guests/build.sh)");
+            continue;
+        };
+        let disc = discover(&elf).unwrap();
+        let regions = translate::partition(&disc);
+        let mut region_of = HashMap::new();
+        let mut heads = HashSet::new();
+        for (r, blocks) in regions.iter().enumerate() {
+            assert!(!blocks.is_empty());
+            assert!(blocks.len() <= translate::MAX_REGION_BLOCKS);
+            heads.insert(disc.blocks[blocks[0]].pc);
+            for &b in blocks {
+                assert!(
+                    region_of.insert(disc.blocks[b].pc, r).is_none(),
+                    "{name}: block {:#x} in two regions",
+                    disc.blocks[b].pc
+                );
+            }
+        }
+        assert_eq!(
+            region_of.len(),
+            disc.blocks.len(),
+            "{name}: blocks left out"
+        );
+        // Every entry point of the program heads a region, except jump-table targets that
+        // are internal to their switch's region.
+        let tables: HashSet<u64> = disc
+            .jump_tables
+            .iter()
+            .flat_map(|t| t.targets.iter().copied())
+            .collect();
+        for e in &disc.entries {
+            if region_of.contains_key(e) && !tables.contains(e) {
+                assert!(heads.contains(e), "{name}: entry {e:#x} is not a head");
+            }
+        }
+        let table_of: HashMap<u64, &Vec<u64>> = disc
+            .jump_tables
+            .iter()
+            .map(|t| (t.branch, &t.targets))
+            .collect();
+        for b in &disc.blocks {
+            let mut succ = Vec::new();
+            match b.ops.last() {
+                Some(Op::Jump {
+                    target,
+                    kind: BranchKind::Jump,
+                }) => succ.push(*target),
+                Some(Op::Branch {
+                    taken, fallthrough, ..
+                }) => succ.extend([*taken, *fallthrough]),
+                Some(Op::JumpReg { .. }) => {
+                    if let Some(t) = b.last_insn_pc().and_then(|pc| table_of.get(&pc)) {
+                        succ.extend(t.iter().copied());
+                    }
+                }
+                _ => {}
+            }
+            for t in succ {
+                if let Some(&rt) = region_of.get(&t) {
+                    assert!(
+                        rt == region_of[&b.pc] || heads.contains(&t),
+                        "{name}: {:#x} enters region {rt} at {t:#x}, not its head",
+                        b.pc
+                    );
+                }
+            }
+        }
+        println!(
+            "{name}: {} blocks in {} regions ({} jump tables kept internal)",
+            disc.blocks.len(),
+            regions.len(),
+            disc.jump_tables.len()
+        );
+    }
+}
