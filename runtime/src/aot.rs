@@ -145,7 +145,8 @@ pub fn load(img: &Image) -> Result<AotCode, AotError> {
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            // Every page is written below: fault them all in at once.
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
             -1,
             0,
         )
@@ -222,18 +223,20 @@ pub fn load(img: &Image) -> Result<AotCode, AotError> {
     }
     // Region entry points by name.
     let mut by_name: HashMap<&str, u64> = HashMap::new();
-    let mut perf_map = String::new();
+    let mut perf_map = std::env::var_os("VMC_PERF_MAP").map(|_| String::new());
     for sym in file.symbols() {
         if let Ok(name) = sym.name() {
             if name.starts_with(image::REGION_PREFIX) && sym.section_index().is_some() {
                 let addr = symbol_addr(&sym)?;
                 by_name.insert(name, addr);
-                perf_map += &format!("{addr:x} {:x} {name}\n", sym.size());
+                if let Some(m) = perf_map.as_mut() {
+                    m.push_str(&format!("{addr:x} {:x} {name}\n", sym.size()));
+                }
             }
         }
     }
     // VMC_PERF_MAP=1: name image regions for `perf report` (/tmp/perf-PID.map).
-    if std::env::var_os("VMC_PERF_MAP").is_some() {
+    if let Some(perf_map) = perf_map {
         let path = format!("/tmp/perf-{}.map", std::process::id());
         if let Err(e) = std::fs::write(&path, perf_map) {
             log::warn!("{path}: {e}");
