@@ -388,6 +388,21 @@ pub struct Block {
 }
 
 impl Block {
+    /// Direct successors: the target of a plain jump, or both sides of a conditional branch
+    /// (not calls, whose callee starts elsewhere, nor computed targets).
+    pub fn direct_successors(&self) -> Vec<u64> {
+        match self.ops.last() {
+            Some(Op::Jump {
+                target,
+                kind: BranchKind::Jump,
+            }) => vec![*target],
+            Some(Op::Branch {
+                taken, fallthrough, ..
+            }) => vec![*taken, *fallthrough],
+            _ => vec![],
+        }
+    }
+
     /// The guest address of the block's last instruction.
     pub fn last_insn_pc(&self) -> Option<u64> {
         self.ops.iter().rev().find_map(|op| match op {

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vmc_compiler::ir::{Block, BranchKind, Op};
+use vmc_compiler::ir::{Block, BranchKind};
 use vmc_compiler::lower::{self, JitContext};
 use vmc_compiler::{a64, CpuState};
 
@@ -394,12 +394,11 @@ impl CodeCache {
         let e = &self.entries[idx];
         if e.native != 0 {
             self.stats.jit_entries += 1;
-            if e.tier == 2 {
-                let code = e.native;
+            let (code, tier) = (e.native, e.tier);
+            if tier == 2 {
                 self.set_indirect(pc, code);
-                return Runnable::Native(code);
             }
-            Runnable::Native(e.native)
+            Runnable::Native(code)
         } else {
             self.stats.interp_blocks += 1;
             Runnable::Interp(e.block.clone())
@@ -504,7 +503,7 @@ impl CodeCache {
         let entry_pc = self.entries[idx].block.pc;
         let mut out = vec![self.entries[idx].block.clone()];
         let mut seen: HashSet<u64> = HashSet::from([entry_pc]);
-        let mut queue: VecDeque<u64> = successors(&self.entries[idx].block).into();
+        let mut queue: VecDeque<u64> = self.entries[idx].block.direct_successors().into();
         let mut insns = self.entries[idx].block.guest_insns as usize;
         while let Some(pc) = queue.pop_front() {
             if out.len() >= self.cfg.max_region_blocks || insns > 2000 {
@@ -523,7 +522,7 @@ impl CodeCache {
             };
             let b = self.entries[i].block.clone();
             insns += b.guest_insns as usize;
-            queue.extend(successors(&b));
+            queue.extend(b.direct_successors());
             out.push(b);
         }
         out
@@ -726,20 +725,6 @@ fn jit_allowed(pc: u64) -> bool {
         Some((p(lo)?, p(hi)?))
     });
     range.is_none_or(|(lo, hi)| (lo..hi).contains(&pc))
-}
-
-/// Direct successors of a block (not calls: a callee is its own region).
-fn successors(b: &Block) -> Vec<u64> {
-    match b.ops.last() {
-        Some(Op::Jump {
-            target,
-            kind: BranchKind::Jump,
-        }) => vec![*target],
-        Some(Op::Branch {
-            taken, fallthrough, ..
-        }) => vec![*taken, *fallthrough],
-        _ => vec![],
-    }
 }
 
 /// Converts a translated-code exit into the interpreter's exit type.

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use cranelift_codegen::ir::immediates::Imm64;
 use vmc_compiler::a64::{disasm, translate_block};
-use vmc_compiler::ir::{verify, Block, BranchKind, Op};
+use vmc_compiler::ir::{verify, Block, Op};
 use vmc_runtime::jit::{self, slow, Compiler, JitEnv, Tier};
 
 const SEPARATOR: &str = "----";
@@ -93,20 +93,6 @@ fn parse(path: &Path) -> Result<Golden, String> {
     })
 }
 
-/// Direct successors of a block, as the dispatcher's region formation follows them.
-fn successors(b: &Block) -> Vec<u64> {
-    match b.ops.last() {
-        Some(Op::Jump {
-            target,
-            kind: BranchKind::Jump,
-        }) => vec![*target],
-        Some(Op::Branch {
-            taken, fallthrough, ..
-        }) => vec![*taken, *fallthrough],
-        _ => vec![],
-    }
-}
-
 /// The region of a golden file: the entry block and the blocks reachable inside the words.
 fn region(g: &Golden) -> Result<Vec<Block>, String> {
     let end = g.at + 4 * g.words.len() as u64;
@@ -120,7 +106,7 @@ fn region(g: &Golden) -> Result<Vec<Block>, String> {
         }
         let b = translate_block(&mut fetch, pc);
         verify(&b).map_err(|e| format!("ir::verify failed on block {pc:#x}: {e}\n{b}"))?;
-        queue.extend(successors(&b));
+        queue.extend(b.direct_successors());
         blocks.push(b);
     }
     Ok(blocks)

@@ -222,17 +222,7 @@ fn gen_dp_reg(r: &mut Rng) -> Option<u32> {
                 | rd
         }
         5 => sf << 31 | r.b32(4) << 29 | 0b11010000 << 21 | rm << 16 | rn << 5 | dst_zr(r),
-        6 => {
-            sf << 31
-                | r.b32(2) << 30
-                | 1 << 29
-                | 0b11010010 << 21
-                | rm << 16
-                | r.b32(16) << 12
-                | r.b32(2) << 11
-                | rn << 5
-                | r.b32(16)
-        }
+        6 => ccmp(r, sf, rm, rn),
         7 | 8 => {
             sf << 31
                 | r.b32(2) << 30
@@ -289,6 +279,19 @@ fn gen_dp_reg(r: &mut Rng) -> Option<u32> {
 
 /// A flag-setting instruction (CMP/CMN/TST/SUBS/ADDS/ANDS/CCMP/ADCS), to put right before a
 /// conditional branch or select (the lowering's lazy-flag paths).
+/// CCMP/CCMN (register or immediate form, random condition and flags).
+fn ccmp(r: &mut Rng, sf: u32, rm: u32, rn: u32) -> u32 {
+    sf << 31
+        | r.b32(2) << 30
+        | 1 << 29
+        | 0b11010010 << 21
+        | rm << 16
+        | r.b32(16) << 12
+        | r.b32(2) << 11
+        | rn << 5
+        | r.b32(16)
+}
+
 fn gen_flag_setter(r: &mut Rng) -> u32 {
     let sf = r.b32(2);
     let (rn, rm) = (src(r), src(r));
@@ -321,17 +324,7 @@ fn gen_flag_setter(r: &mut Rng) -> u32 {
         // ANDS/BICS shifted register (TST).
         4 => sf << 31 | 0b11 << 29 | 0b01010 << 24 | r.b32(2) << 21 | rm << 16 | rn << 5 | rd,
         // CCMP/CCMN.
-        _ => {
-            sf << 31
-                | r.b32(2) << 30
-                | 1 << 29
-                | 0b11010010 << 21
-                | rm << 16
-                | r.b32(16) << 12
-                | r.b32(2) << 11
-                | rn << 5
-                | r.b32(16)
-        }
+        _ => ccmp(r, sf, rm, rn),
     }
 }
 

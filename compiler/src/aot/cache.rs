@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::image::{compiler_version, host_features, Image};
+use super::image::{compiler_version, host_features, Image, Meta};
 
 /// The cache key of a translation.
 pub fn key(guest: &[u8], options: &str) -> String {
@@ -42,12 +42,13 @@ impl Cache {
         self.dir.join(format!("{key}.aot"))
     }
 
-    /// The cached image for `key`, if present and still valid for this build.
-    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+    /// The cached image for `key` and its metadata, if present and still valid for this
+    /// build.
+    pub fn get(&self, key: &str) -> Option<(Vec<u8>, Meta)> {
         let bytes = std::fs::read(self.path(key)).ok()?;
-        let ok = Image::parse(&bytes).and_then(|i| i.check_compatible());
+        let ok = Image::parse(&bytes).and_then(|i| i.check_compatible().map(|()| i.meta));
         match ok {
-            Ok(()) => Some(bytes),
+            Ok(meta) => Some((bytes, meta)),
             Err(e) => {
                 log::warn!("cache entry {key}: {e}; translating again");
                 None

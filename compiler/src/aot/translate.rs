@@ -402,25 +402,14 @@ fn jump_tables(disc: &Discovery) -> HashMap<u64, Vec<u64>> {
 /// Region-internal successors of a block: direct jumps, conditional branches and the
 /// targets of a recovered jump table (calls and system-call continuations enter other
 /// regions).
-fn successors<'a>(b: &Block, tables: &'a HashMap<u64, Vec<u64>>) -> impl Iterator<Item = u64> + 'a {
-    let table: &[u64] = match b.ops.last() {
-        Some(Op::JumpReg { .. }) => b
-            .last_insn_pc()
-            .and_then(|pc| tables.get(&pc))
-            .map_or(&[], |v| v.as_slice()),
-        _ => &[],
-    };
-    let (a, c) = match b.ops.last() {
-        Some(Op::Jump {
-            target,
-            kind: crate::ir::BranchKind::Jump,
-        }) => (Some(*target), None),
-        Some(Op::Branch {
-            taken, fallthrough, ..
-        }) => (Some(*taken), Some(*fallthrough)),
-        _ => (None, None),
-    };
-    a.into_iter().chain(c).chain(table.iter().copied())
+fn successors(b: &Block, tables: &HashMap<u64, Vec<u64>>) -> Vec<u64> {
+    let mut out = b.direct_successors();
+    if let Some(Op::JumpReg { .. }) = b.ops.last() {
+        if let Some(t) = b.last_insn_pc().and_then(|pc| tables.get(&pc)) {
+            out.extend(t);
+        }
+    }
+    out
 }
 
 /// Splits the discovered blocks into single-entry regions; returns block indices per

@@ -217,10 +217,10 @@ fn translate_one(
     s.sha256 = Some(image::sha256_hex(&guest));
     let key = cache::key(&guest, "");
     let cached = cache.and_then(|c| c.get(&key));
-    let bytes = match cached {
-        Some(b) => {
+    let (bytes, meta) = match cached {
+        Some(hit) => {
             s.cache = "hit";
-            b
+            hit
         }
         None => {
             let name = input.file_name().unwrap_or_default().to_string_lossy();
@@ -238,7 +238,7 @@ fn translate_one(
                             log::warn!("cache: cannot store {key}: {e}");
                         }
                     }
-                    out.image
+                    (out.image, out.meta)
                 }
                 Err(e) => {
                     s.result = e.to_string();
@@ -258,14 +258,12 @@ fn translate_one(
         return s;
     }
     // Fill the summary from the image's own metadata (same for hits and misses).
-    if let Ok(img) = Image::parse(&bytes) {
-        let st = &img.meta.stats;
-        s.guest_insns = st.guest_insns;
-        s.exec_bytes = st.exec_bytes;
-        s.coverage = st.coverage;
-        s.regions = st.regions;
-        s.host_code_bytes = st.host_code_bytes;
-    }
+    let st = &meta.stats;
+    s.guest_insns = st.guest_insns;
+    s.exec_bytes = st.exec_bytes;
+    s.coverage = st.coverage;
+    s.regions = st.regions;
+    s.host_code_bytes = st.host_code_bytes;
     s.output = Some(output.display().to_string());
     s.image_bytes = bytes.len() as u64;
     s.time_s = t0.elapsed().as_secs_f64();
@@ -287,14 +285,17 @@ fn translate_one(
 }
 
 fn read_image(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    Image::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(bytes)
+    std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// Parses (and verifies) an image once; errors name the file.
+fn parse_image<'a>(path: &Path, bytes: &'a [u8]) -> Result<Image<'a>> {
+    Image::parse(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
 fn inspect(path: &Path, json: bool) -> Result<()> {
     let bytes = read_image(path)?;
-    let img = Image::parse(&bytes)?;
+    let img = parse_image(path, &bytes)?;
     let compatible = img.check_compatible();
     if json {
         let v = serde_json::json!({
@@ -352,7 +353,7 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
 
 fn disasm(path: &Path, pc: u64) -> Result<()> {
     let bytes = read_image(path)?;
-    let img = Image::parse(&bytes)?;
+    let img = parse_image(path, &bytes)?;
     let region = img
         .map
         .regions
