@@ -28,10 +28,11 @@ struct Cli {
     #[arg(long)]
     runs: Option<usize>,
     /// Modes to run, comma separated: native, qemu, interp, baseline, opt, jit (vmrun's
-    /// default tiered mode), aot (an image from `vmc translate`, JIT for the rest).
+    /// default tiered mode), aot (an image from `vmc translate`, JIT for the rest), pgo
+    /// (AOT+PGO: a training run under `vmrun --profile-out`, then `vmc translate --profile`).
     #[arg(
         long,
-        default_value = "native,qemu,interp,jit,aot",
+        default_value = "native,qemu,interp,jit,aot,pgo",
         value_delimiter = ','
     )]
     modes: Vec<String>,
@@ -68,6 +69,10 @@ struct VmrunStats {
     share_interp: f64,
     share_jit: f64,
     share_runtime: f64,
+    /// Dispatcher entries into image code (aot, pgo).
+    aot_entries: u64,
+    /// Dispatcher entries into JIT code and blocks interpreted: code the image lacked.
+    jit_fallbacks: u64,
 }
 
 fn summarize_stats(v: serde_json::Value) -> VmrunStats {
@@ -108,6 +113,9 @@ fn summarize_stats(v: serde_json::Value) -> VmrunStats {
         share_interp: interp / total,
         share_jit: jit / total,
         share_runtime: sys / total,
+        aot_entries: f(&["counters", "jit", "aot_entries"]).unwrap_or(0.0) as u64,
+        jit_fallbacks: (f(&["counters", "jit", "jit_entries"]).unwrap_or(0.0)
+            + f(&["counters", "blocks_executed"]).unwrap_or(0.0)) as u64,
     }
 }
 
@@ -118,6 +126,21 @@ struct BenchResult {
     modes: Vec<ModeResult>,
     /// `vmc translate` of the program (aot mode).
     translation: Option<Translation>,
+    /// Training run and guided translation (pgo mode).
+    pgo: Option<Pgo>,
+}
+
+/// What the profile-guided image of a program cost.
+#[derive(Debug, Serialize)]
+struct Pgo {
+    /// Wall time of the training run under `vmrun --profile-out` (auto tiers).
+    profile_run_s: f64,
+    /// Training run time over the JIT's median (the recording overhead), when both ran.
+    profile_overhead_vs_jit: Option<f64>,
+    /// Size of the profile file.
+    profile_bytes: u64,
+    /// `vmc translate --profile`.
+    translation: Translation,
 }
 
 /// What the AOT translation of a program cost.
@@ -163,26 +186,34 @@ fn load_kernels(root: &Path) -> Result<Vec<Bench>> {
     Ok(out)
 }
 
-fn image_path(out: &Path, name: &str) -> PathBuf {
-    out.join("images").join(format!("{name}-O2.aot"))
+/// The image of a benchmark: plain (aot mode) or profile-guided (pgo mode).
+fn image_path(out: &Path, name: &str, pgo: bool) -> PathBuf {
+    let kind = if pgo { "pgo.aot" } else { "aot" };
+    out.join("images").join(format!("{name}-O2.{kind}"))
 }
 
-/// Translates the benchmark's guest into its image (aot mode).
-fn translate(root: &Path, out: &Path, name: &str) -> Result<Translation> {
+fn guest_path(root: &Path, name: &str) -> PathBuf {
+    root.join(format!("tests/guests/build/{name}-O2"))
+}
+
+/// Translates the benchmark's guest into its image, guided by `profile` if given.
+fn translate(root: &Path, out: &Path, name: &str, profile: Option<&Path>) -> Result<Translation> {
     let vmc = root.join("target/release/vmc");
-    let guest = root.join(format!("tests/guests/build/{name}-O2"));
-    let image = image_path(out, name);
+    let guest = guest_path(root, name);
+    let image = image_path(out, name, profile.is_some());
     std::fs::create_dir_all(image.parent().context("image dir")?)?;
-    let summary = out.join("images").join(format!("{name}-O2.json"));
+    let summary = image.with_extension("json");
     let t0 = Instant::now();
-    let st = Command::new(&vmc)
-        .args(["translate", "-q", "--summary-json"])
+    let mut cmd = Command::new(&vmc);
+    cmd.args(["translate", "-q", "--summary-json"])
         .arg(&summary)
         .arg(&guest)
         .arg("-o")
-        .arg(&image)
-        .status()
-        .with_context(|| format!("{}", vmc.display()))?;
+        .arg(&image);
+    if let Some(p) = profile {
+        cmd.arg("--profile").arg(p);
+    }
+    let st = cmd.status().with_context(|| format!("{}", vmc.display()))?;
     let seconds = t0.elapsed().as_secs_f64();
     if !st.success() {
         bail!("vmc translate {} failed", guest.display());
@@ -192,6 +223,29 @@ fn translate(root: &Path, out: &Path, name: &str) -> Result<Translation> {
         seconds,
         guest_insns: s["inputs"][0]["guest_insns"].as_u64().unwrap_or(0),
         image_bytes: std::fs::metadata(&image)?.len(),
+    })
+}
+
+/// The pgo mode's preparation: one training run recording a profile (same arguments as
+/// the measured runs), then the guided translation.
+fn train(root: &Path, out: &Path, name: &str, args: &[String]) -> Result<Pgo> {
+    let vmrun = root.join("target/release/vmrun");
+    let dir = out.join("profiles");
+    std::fs::create_dir_all(&dir)?;
+    let profile = dir.join(format!("{name}-O2.prof"));
+    let mut cmd = Command::new(&vmrun);
+    cmd.arg("--profile-out")
+        .arg(&profile)
+        .arg(guest_path(root, name));
+    let (dt, _, _) = run_once(cmd, args)?;
+    if !profile.exists() {
+        bail!("the training run wrote no profile");
+    }
+    Ok(Pgo {
+        profile_run_s: dt.as_secs_f64(),
+        profile_overhead_vs_jit: None,
+        profile_bytes: std::fs::metadata(&profile)?.len(),
+        translation: translate(root, out, name, Some(&profile))?,
     })
 }
 
@@ -236,9 +290,9 @@ fn command_for(
                 c
             })
         }
-        "aot" => {
+        "aot" | "pgo" => {
             let v = vmrun?;
-            let image = image_path(out, name);
+            let image = image_path(out, name, mode == "pgo");
             image.exists().then(|| {
                 let mut c = Command::new(v);
                 if let Some(path) = stats {
@@ -290,9 +344,17 @@ fn main() -> Result<()> {
     for b in &benches {
         let args = if cli.quick { &b.quick_args } else { &b.args };
         let mut translation = None;
-        if cli.modes.iter().any(|m| m == "aot") && root.join("target/release/vmc").exists() {
-            match translate(&root, &cli.out, &b.name) {
+        let has_vmc = root.join("target/release/vmc").exists();
+        if cli.modes.iter().any(|m| m == "aot") && has_vmc {
+            match translate(&root, &cli.out, &b.name, None) {
                 Ok(t) => translation = Some(t),
+                Err(e) => eprintln!("vmbench: {}: {e:#}", b.name),
+            }
+        }
+        let mut pgo = None;
+        if cli.modes.iter().any(|m| m == "pgo") && has_vmc {
+            match train(&root, &cli.out, &b.name, args) {
+                Ok(p) => pgo = Some(p),
                 Err(e) => eprintln!("vmbench: {}: {e:#}", b.name),
             }
         }
@@ -354,11 +416,18 @@ fn main() -> Result<()> {
                 output_matches: matches,
             });
         }
+        if let (Some(p), Some(j)) = (
+            pgo.as_mut(),
+            modes.iter().position(|m| *m == "jit").map(|i| med[i]),
+        ) {
+            p.profile_overhead_vs_jit = Some(p.profile_run_s / j);
+        }
         results.push(BenchResult {
             name: b.name.clone(),
             args: args.clone(),
             modes: mode_results,
             translation,
+            pgo,
         });
     }
     print_table(&results);
@@ -390,6 +459,34 @@ fn print_table(results: &[BenchResult]) {
                 t.guest_insns as f64 / t.seconds.max(1e-9),
                 t.image_bytes as f64 / 1e6
             );
+        }
+        if let Some(p) = &r.pgo {
+            println!(
+                "{:<12} pgo: training run {:.2} s ({} the JIT), profile {:.1} KB; vmc translate --profile: {:.2} s, image {:.1} MB",
+                r.name,
+                p.profile_run_s,
+                p.profile_overhead_vs_jit
+                    .map(|o| format!("{o:.2}x"))
+                    .unwrap_or_else(|| "-".into()),
+                p.profile_bytes as f64 / 1e3,
+                p.translation.seconds,
+                p.translation.image_bytes as f64 / 1e6
+            );
+        }
+        let fallbacks: Vec<String> = r
+            .modes
+            .iter()
+            .filter(|m| m.mode == "aot" || m.mode == "pgo")
+            .filter_map(|m| {
+                let v = m.vmrun_stats.as_ref()?;
+                Some(format!(
+                    "{} {} entries into image code, {} JIT/interpreter fallbacks",
+                    m.mode, v.aot_entries, v.jit_fallbacks
+                ))
+            })
+            .collect();
+        if !fallbacks.is_empty() {
+            println!("{:<12} {}", r.name, fallbacks.join("; "));
         }
     }
     println!(
@@ -446,6 +543,7 @@ fn chart(results: &[BenchResult]) -> String {
         ("opt", "#54a24b"),
         ("jit", "#b279a2"),
         ("aot", "#9d755d"),
+        ("pgo", "#ff9da6"),
     ];
     let (w, h, left, top, bottom) = (900.0, 420.0, 60.0, 40.0, 80.0);
     let groups = results.len().max(1) as f64;

@@ -153,11 +153,11 @@ pub enum TrapKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BranchKind {
     /// Plain jump (B, BR).
-    Jump,
+    Jump = 0,
     /// Call (BL, BLR).
-    Call,
+    Call = 1,
     /// Return (RET).
-    Return,
+    Return = 2,
 }
 
 /// Signature of an instruction helper: executes one guest instruction on the whole state.

@@ -126,13 +126,17 @@ pub enum Callee {
     StoreVec,
     /// `helper(ctx, cpu, helper, insn) -> 0 | 1 (fault)`.
     Helper,
+    /// `profile_indirect(ctx, site, target, kind) -> 0`: records that the indirect branch at
+    /// guest address `site` went to `target` (kind: 0 jump, 1 call, 2 return). Emitted only
+    /// when [`Env::profiling`] says so.
+    ProfileIndirect,
 }
 
 impl Callee {
     fn params(self) -> usize {
         match self {
             Callee::Load => 3,
-            Callee::Store | Callee::Helper => 4,
+            Callee::Store | Callee::Helper | Callee::ProfileIndirect => 4,
             Callee::LoadVec | Callee::StoreVec => 5,
         }
     }
@@ -152,6 +156,20 @@ pub trait Env {
     /// indirect-branch table.
     fn indirect_targets(&mut self, _branch_pc: u64) -> Vec<u64> {
         Vec::new()
+    }
+    /// Host address of the execution counters of the block at `pc` (two `u64`: times entered,
+    /// times its conditional branch was taken), when recording a profile.
+    fn block_counter(&mut self, _pc: u64) -> Option<u64> {
+        None
+    }
+    /// Whether indirect branches report their targets ([`Callee::ProfileIndirect`]).
+    fn profiling(&self) -> bool {
+        false
+    }
+    /// Whether the block at `pc` is cold (never ran in the profile): its code is laid out
+    /// after the hot code of the region.
+    fn is_cold(&self, _pc: u64) -> bool {
+        false
     }
 }
 
@@ -1284,6 +1302,13 @@ impl<E: Env> Lower<'_, '_, E> {
     fn lower_block(&mut self, blk: &Block) {
         let cl = self.blocks[&blk.pc];
         self.b.switch_to_block(cl);
+        if self.env.is_cold(blk.pc) && blk.pc != self.region_entry {
+            self.b.set_cold_block(cl);
+        }
+        let counter = self.env.block_counter(blk.pc);
+        if let Some(addr) = counter {
+            self.bump_counter(addr, None);
+        }
         self.temps = vec![None; blk.temps as usize];
         self.defs = vec![TempDef::Other; blk.temps as usize];
         self.flags = None;
@@ -1404,8 +1429,14 @@ impl<E: Env> Lower<'_, '_, E> {
                         None => self.exit_to(target),
                     }
                 }
-                Op::JumpReg { target, .. } => {
+                Op::JumpReg { target, kind } => {
                     let t = self.t(target);
+                    if self.env.profiling() {
+                        let ctx = self.ctx;
+                        let site = self.iconst(types::I64, self.cur_pc);
+                        let k = self.iconst(types::I64, kind as u64);
+                        self.call(Callee::ProfileIndirect, &[ctx, site, t, k]);
+                    }
                     self.smc_check_dynamic(t);
                     self.known_targets(t);
                     self.spill();
@@ -1418,6 +1449,11 @@ impl<E: Env> Lower<'_, '_, E> {
                     fallthrough,
                 } => {
                     let cv = self.t(c);
+                    if let Some(addr) = counter {
+                        let taken = self.b.ins().icmp_imm_u(IntCC::NotEqual, cv, 0);
+                        let taken = self.b.ins().uextend(types::I64, taken);
+                        self.bump_counter(addr + 8, Some(taken));
+                    }
                     // A store before the branch of the same instruction is impossible; but a
                     // store earlier in the block may have hit code: leave at the next pc.
                     if self.store_pending {
@@ -1457,6 +1493,17 @@ impl<E: Env> Lower<'_, '_, E> {
             }
         }
         self.flush_deferred();
+    }
+
+    /// Adds `by` (default 1) to the profile counter at host address `addr`.
+    fn bump_counter(&mut self, addr: u64, by: Option<Value>) {
+        let a = self.iconst(types::I64, addr);
+        let c = self.b.ins().load(types::I64, state_flags(), a, 0);
+        let c = match by {
+            Some(v) => self.b.ins().iadd(c, v),
+            None => self.b.ins().iadd_imm_s(c, 1),
+        };
+        self.b.ins().store(state_flags(), c, a, 0);
     }
 
     fn load_state(&mut self, off: usize) -> Value {

@@ -92,18 +92,8 @@ impl Drop for AotCode {
 
 /// The address of a symbol the image imports.
 fn resolve(name: &str) -> Option<u64> {
-    for (c, sym) in image::CALLEES {
-        if sym == name {
-            use vmc_compiler::lower::Callee;
-            let f = match c {
-                Callee::Load => slow::load as *const () as u64,
-                Callee::Store => slow::store as *const () as u64,
-                Callee::LoadVec => slow::load_vec as *const () as u64,
-                Callee::StoreVec => slow::store_vec as *const () as u64,
-                Callee::Helper => slow::helper as *const () as u64,
-            };
-            return Some(f);
-        }
+    if let Some((c, _)) = image::CALLEES.iter().find(|(_, sym)| *sym == name) {
+        return Some(slow::callee_addr(*c));
     }
     let h = vmc_compiler::a64::helper_by_name(name.strip_prefix(image::HELPER_PREFIX)?)?;
     Some(h as *const vmc_compiler::ir::Helper as u64)

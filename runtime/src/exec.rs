@@ -54,6 +54,8 @@ pub struct ExecOptions {
     /// Tests use it to bound guests that may not terminate. Translated code that loops or
     /// chains without returning to the dispatcher is not bounded by it.
     pub max_dispatches: Option<u64>,
+    /// Record an execution profile (instrumented translations, counted interpretation).
+    pub profile: Option<std::sync::Arc<crate::profile::Recorder>>,
 }
 
 /// Wall time split of a run.
@@ -95,12 +97,22 @@ impl Process {
     /// Runs the guest until it exits or is killed.
     pub fn run(&mut self, opts: &ExecOptions, timing: &mut Timing) -> Termination {
         let start = Instant::now();
-        let mut cache = CodeCache::new(opts.tiers, opts.trace, opts.aot.clone());
+        let mut cache = CodeCache::new(
+            opts.tiers,
+            opts.trace,
+            opts.aot.clone(),
+            opts.profile.clone(),
+        );
+        self.profile = opts.profile.clone();
         cache.mark_aot_code(&mut self.mem);
         let mut temps = Vec::new();
         let mut slow = SlowState {
             mem: std::ptr::null_mut(),
             fault: None,
+            profile: opts
+                .profile
+                .as_ref()
+                .map_or(std::ptr::null(), |p| std::sync::Arc::as_ptr(p)),
         };
         let mut ctx = JitContext {
             mem_base: self.mem.host_base() as u64,
@@ -139,6 +151,9 @@ impl Process {
                     self.counters.blocks_executed += 1;
                     self.counters.insns_executed += block.guest_insns as u64;
                     let exit = run_block(&block, &mut self.cpu, &mut self.mem, &mut temps);
+                    if let Some(p) = &opts.profile {
+                        p.count_interp(&block, &exit, self.cpu.pc);
+                    }
                     if let Some(t0) = t0 {
                         timing.interp += t0.elapsed();
                     }

@@ -9,6 +9,7 @@ pub mod jit;
 pub mod loader;
 pub mod memory;
 pub mod process;
+pub mod profile;
 pub mod syscalls;
 pub mod tiers;
 

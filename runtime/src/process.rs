@@ -66,6 +66,8 @@ pub struct Process {
     pub image: LoadedImage,
     /// Guest ranges whose translations must be dropped before the next block runs.
     pub pending_invalidations: Vec<(u64, u64)>,
+    /// The profile being recorded (written before a guest `execve` replaces the emulator).
+    pub profile: Option<std::sync::Arc<crate::profile::Recorder>>,
     /// Set in the child of a fork: the dispatcher must renew per-process JIT resources.
     pub fork_child: bool,
     /// Kernel-side per-process state of the syscall layer (signal mask, thread name, ...).
@@ -126,6 +128,7 @@ impl Process {
             counters: Counters::default(),
             image,
             pending_invalidations: Vec::new(),
+            profile: None,
             fork_child: false,
             sys: Default::default(),
         };

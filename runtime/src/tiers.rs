@@ -13,6 +13,7 @@ use vmc_compiler::{a64, CpuState};
 use crate::aot::AotCode;
 use crate::jit::{self, code::CodeMemory, Background, Compiler, JitEnv, Job, Tier};
 use crate::memory::GuestMemory;
+use crate::profile::Recorder;
 
 /// Which tiers the dispatcher may use (`vmrun --tier`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
@@ -170,12 +171,19 @@ pub struct CodeCache {
     aot: Option<Arc<AotCode>>,
     /// Live AOT regions: guest pc → index in `aot.regions`.
     aot_map: HashMap<u64, usize>,
+    /// The profile being recorded, if any (translated code is then instrumented).
+    profile: Option<Arc<Recorder>>,
 }
 
 impl CodeCache {
     /// A cache for `cfg`, entering the code of `aot` (an image's) where it has some; falls
     /// back to the interpreter (with a warning) when the JIT cannot start on this host.
-    pub fn new(mut cfg: TierConfig, trace: bool, aot: Option<Arc<AotCode>>) -> CodeCache {
+    pub fn new(
+        mut cfg: TierConfig,
+        trace: bool,
+        aot: Option<Arc<AotCode>>,
+        profile: Option<Arc<Recorder>>,
+    ) -> CodeCache {
         // Tracing shows every instruction: interpreter only, no image code.
         let aot = aot.filter(|_| !trace);
         if trace {
@@ -213,6 +221,7 @@ impl CodeCache {
             trace,
             aot,
             aot_map,
+            profile,
         };
         // Image code is entered through the JIT's trampoline, even with `--tier interp`.
         if cfg.mode != TierMode::Interp || cache.aot.is_some() {
@@ -358,6 +367,9 @@ impl CodeCache {
 
     /// Looks up `pc`, applies the tier policy, and says what to run.
     pub fn runnable(&mut self, pc: u64, mem: &mut GuestMemory) -> Runnable {
+        if let Some(p) = &self.profile {
+            p.entry(pc);
+        }
         if let (Some(&i), Some(aot)) = (self.aot_map.get(&pc), &self.aot) {
             self.stats.aot_entries += 1;
             let code = aot.regions[i].code;
@@ -467,9 +479,9 @@ impl CodeCache {
     }
 
     fn compile_baseline(&mut self, idx: usize) {
-        let Some(comp) = self.baseline.as_mut() else {
+        if self.baseline.is_none() {
             return;
-        };
+        }
         let block = self.entries[idx].block.clone();
         if !jit_allowed(block.pc) {
             self.entries[idx].tier = 1;
@@ -477,6 +489,11 @@ impl CodeCache {
         }
         let mut env = JitEnv {
             slots: HashMap::new(),
+            counters: self.counters_for(&[&block]),
+            profiling: self.profile.is_some(),
+        };
+        let Some(comp) = self.baseline.as_mut() else {
+            return;
         };
         match comp.compile(&[&block], &mut env) {
             Ok(c) => {
@@ -528,6 +545,17 @@ impl CodeCache {
         out
     }
 
+    /// Profile counter addresses of `blocks` (none when not profiling).
+    fn counters_for(&self, blocks: &[&Block]) -> HashMap<u64, u64> {
+        let Some(p) = &self.profile else {
+            return HashMap::new();
+        };
+        blocks
+            .iter()
+            .filter_map(|b| Some((b.pc, p.counter(b)?)))
+            .collect()
+    }
+
     fn slots_for(&mut self, blocks: &[&Block]) -> HashMap<u64, u32> {
         let mut slots = HashMap::new();
         for t in jit::exit_targets(blocks) {
@@ -558,6 +586,8 @@ impl CodeCache {
         let slots = self.slots_for(&refs);
         let job = Job {
             pc: self.entries[idx].block.pc,
+            counters: self.counters_for(&refs),
+            profiling: self.profile.is_some(),
             blocks,
             slots,
             generation: self.generation,
@@ -571,10 +601,15 @@ impl CodeCache {
         let blocks = self.form_region(idx, mem);
         let refs: Vec<&Block> = blocks.iter().map(|b| &**b).collect();
         let slots = self.slots_for(&refs);
+        let mut env = JitEnv {
+            slots,
+            counters: self.counters_for(&refs),
+            profiling: self.profile.is_some(),
+        };
         let Some(comp) = self.opt_sync.as_mut() else {
             return;
         };
-        let result = comp.compile(&refs, &mut JitEnv { slots });
+        let result = comp.compile(&refs, &mut env);
         let done = jit::Done {
             pc: blocks[0].pc,
             generation: self.generation,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use vmc_compiler::aot::image::Image;
+use vmc_runtime::profile::Recorder;
 use vmc_runtime::tiers::{TierConfig, TierMode};
 use vmc_runtime::{ExecOptions, Process, ProcessConfig, Termination, Timing};
 
@@ -85,6 +86,11 @@ struct RunArgs {
     /// Write execution statistics as JSON to FILE at exit.
     #[arg(long, value_name = "FILE")]
     stats_json: Option<PathBuf>,
+    /// Record an execution profile to FILE at exit (block and edge counts, indirect-branch
+    /// targets, call counts, entries) for `vmc translate --profile`. Works in every tier;
+    /// an AOT image is profiled by running its embedded guest under the instrumented JIT.
+    #[arg(long, value_name = "FILE")]
+    profile_out: Option<PathBuf>,
     /// The AArch64 program to run.
     #[arg(required = true, value_name = "PROGRAM")]
     program: Option<PathBuf>,
@@ -191,6 +197,10 @@ fn run(args: RunArgs) -> ExitCode {
             Err(e) => return cannot(&e),
         };
         match vmc_runtime::aot::load(&img) {
+            // Image code carries no counters: a profiled run uses the instrumented JIT.
+            Ok(_) if args.profile_out.is_some() => {
+                log::info!("profiling: running the image's guest under the JIT")
+            }
             Ok(code) => aot = Some(std::sync::Arc::new(code)),
             Err(e) => return cannot(&e),
         }
@@ -202,6 +212,10 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return cannot(&e),
     };
+    let profile = args.profile_out.as_ref().map(|path| {
+        let name = program.file_name().unwrap_or_default().to_string_lossy();
+        std::sync::Arc::new(Recorder::new(path, guest, &name))
+    });
     let mode = match args.tier {
         TierArg::Interp => TierMode::Interp,
         TierArg::Baseline => TierMode::Baseline,
@@ -221,9 +235,21 @@ fn run(args: RunArgs) -> ExitCode {
         timing: args.stats || args.stats_json.is_some(),
         aot,
         max_dispatches: None,
+        profile: profile.clone(),
     };
     let mut timing = Timing::default();
     let term = proc.run(&opts, &mut timing);
+    if let Some(p) = &profile {
+        match p.write() {
+            Ok(true) if args.stats => eprintln!(
+                "vmrun: profile of {} blocks written to {}",
+                p.blocks(),
+                p.path().display()
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("vmrun: {e}"),
+        }
+    }
     let mode_name = format!("{:?}", args.tier).to_lowercase();
     report(
         &proc,

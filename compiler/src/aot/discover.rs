@@ -119,6 +119,9 @@ pub struct DiscoveryStats {
     pub indirect_resolved: u64,
     /// Blocks ending in an undefined-instruction trap.
     pub undecodable: u64,
+    /// Entries added from a profile (run-time indirect targets and entries that static
+    /// discovery had not found).
+    pub profile_entries: u64,
 }
 
 impl DiscoveryStats {
@@ -297,6 +300,23 @@ fn load_image(data: &[u8]) -> Result<(Image<'_>, &FileHeader64<LE>, u64), Discov
 
 /// Analyses a static AArch64 executable: see the module documentation.
 pub fn discover(elf: &[u8]) -> Result<Discovery, DiscoverError> {
+    discover_with(elf, &Hints::default())
+}
+
+/// Code addresses known from running the program (a profile): they complete what static
+/// discovery can see.
+#[derive(Clone, Debug, Default)]
+pub struct Hints {
+    /// Targets indirect branches reached: each is an entry.
+    pub indirect_targets: Vec<u64>,
+    /// Addresses the runtime entered from its dispatcher. Those that do not start a block
+    /// found statically (code reached only through computed addresses, resumption points)
+    /// become entries; the rest were entered only because of how the JIT cut its blocks.
+    pub entries: Vec<u64>,
+}
+
+/// [`discover`], with roots from a run of the program.
+pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverError> {
     let (img, hdr, bias) = load_image(elf)?;
     let entry = hdr.e_entry(LE).wrapping_add(bias);
     if !img.is_code(entry) {
@@ -358,7 +378,26 @@ pub fn discover(elf: &[u8]) -> Result<Discovery, DiscoverError> {
         stats.exec_segment_bytes
     };
 
+    for &t in &hints.indirect_targets {
+        if !d.entries.contains(&t) && img.is_code(t) {
+            stats.profile_entries += 1;
+            d.add_entry(t);
+        }
+    }
     d.run();
+    let unseen: Vec<u64> = hints
+        .entries
+        .iter()
+        .copied()
+        .filter(|pc| !d.blocks.contains_key(pc) && img.is_code(*pc))
+        .collect();
+    if !unseen.is_empty() {
+        stats.profile_entries += unseen.len() as u64;
+        for pc in unseen {
+            d.add_entry(pc);
+        }
+        d.run();
+    }
 
     let blocks: Vec<ir::Block> = std::mem::take(&mut d.blocks).into_values().collect();
     let mut covered_end = 0u64;

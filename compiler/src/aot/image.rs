@@ -38,12 +38,13 @@ pub const REGION_PREFIX: &str = "vmc_g_";
 /// Prefix of helper symbols (followed by the helper's name).
 pub const HELPER_PREFIX: &str = "vmc_helper_";
 /// Runtime entry points and their symbol names.
-pub const CALLEES: [(Callee, &str); 5] = [
+pub const CALLEES: [(Callee, &str); 6] = [
     (Callee::Load, "vmc_rt_load"),
     (Callee::Store, "vmc_rt_store"),
     (Callee::LoadVec, "vmc_rt_load_vec"),
     (Callee::StoreVec, "vmc_rt_store_vec"),
     (Callee::Helper, "vmc_rt_helper"),
+    (Callee::ProfileIndirect, "vmc_rt_profile_indirect"),
 ];
 
 /// The symbol of the region at guest `pc`.
@@ -124,6 +125,12 @@ pub struct ImageStats {
     pub host_code_bytes: u64,
     /// Chain slots (exit targets).
     pub slots: u64,
+    /// Entries added from the profile (code static discovery had not found).
+    #[serde(default)]
+    pub profile_entries: u64,
+    /// Guest blocks translated in more than one region (hot paths grown by the profile).
+    #[serde(default)]
+    pub duplicated_blocks: u64,
 }
 
 /// Image metadata (the `.vmc.meta` section).

@@ -7,4 +7,5 @@
 pub mod cache;
 pub mod discover;
 pub mod image;
+pub mod pgo;
 pub mod translate;

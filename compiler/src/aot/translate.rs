@@ -11,7 +11,7 @@
 //! Output is deterministic: regions are compiled in parallel but emitted in PC order, and
 //! Cranelift is deterministic, so `-j 1` and `-j 8` give byte-identical images.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use cranelift_codegen::ir::{
@@ -24,9 +24,10 @@ use cranelift_module::{Linkage, Module, ModuleReloc};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 use rayon::prelude::*;
 
-use super::discover::{discover, DiscoverError, Discovery};
+use super::discover::{discover, discover_with, DiscoverError, Discovery};
 use super::image::{self, ImageStats, Map, Meta, RegionEntry};
-use crate::ir::{Block, Op};
+use super::pgo::{self, Guide};
+use crate::ir::{Block, BranchKind, Op};
 use crate::layout;
 use crate::lower::{self, Callee, Env, Region};
 
@@ -40,6 +41,8 @@ pub struct Options {
     pub jobs: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Profile to guide the translation (see [`super::pgo`]).
+    pub profile: Option<std::sync::Arc<vmc_profiles::Profile>>,
 }
 
 /// A translated image and what it took.
@@ -71,14 +74,38 @@ pub enum TranslateError {
     /// The object file could not be written.
     #[error("cannot write the object file: {0}")]
     Object(String),
+    /// The profile does not fit this guest binary.
+    #[error("profile: {0}")]
+    Profile(#[from] vmc_profiles::ProfileError),
 }
 
 /// Translates the guest binary `guest` (named `name` in messages and metadata).
 pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, TranslateError> {
     let t0 = Instant::now();
-    let disc = discover(guest)?;
+    let guide = match &opts.profile {
+        Some(p) => {
+            p.check_guest(&vmc_profiles::sha256(guest))?;
+            Some(Guide::new(p))
+        }
+        None => None,
+    };
+    let disc = match &guide {
+        Some(g) => discover_with(guest, &g.hints())?,
+        None => discover(guest)?,
+    };
     let discover_time = t0.elapsed();
-    let regions = partition(&disc);
+    let tables = jump_tables(&disc);
+    let mut regions = match &guide {
+        Some(g) => guided_regions(&disc, g, &tables),
+        None => partition(&disc),
+    };
+    if let Some(g) = &guide {
+        // Hot code first, packed together; cold regions after it.
+        regions.sort_by_key(|r| {
+            let pc = disc.blocks[r[0]].pc;
+            (g.count(pc) == 0, pc)
+        });
+    }
     let isa = layout::host_isa(true).map_err(TranslateError::Host)?;
 
     // Declarations, in a fixed order: runtime entry points, helpers, regions.
@@ -158,12 +185,12 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         .num_threads(opts.jobs)
         .build()
         .map_err(|e| TranslateError::Threads(opts.jobs, e.to_string()))?;
-    let tables = jump_tables(&disc);
     let shared = Shared {
         callee_ids: &callee_ids,
         helper_ids: &helper_ids,
         slots: &slots,
         tables: &tables,
+        guide: guide.as_ref(),
     };
     let compiled: Vec<Result<Compiled, String>> = pool.install(|| {
         regions
@@ -229,8 +256,18 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         }
     }
     stats.regions = map.regions.len() as u64;
+    stats.profile_entries = disc.stats.profile_entries;
+    stats.duplicated_blocks = regions.iter().map(|r| r.len() as u64).sum::<u64>()
+        - stats
+            .blocks
+            .min(regions.iter().map(|r| r.len() as u64).sum::<u64>());
+    map.regions.sort_by_key(|r| r.pc);
     let mut meta = Meta::new(guest, name, disc.entry, disc.bias);
     meta.stats = stats;
+    meta.profile_sha256 = opts
+        .profile
+        .as_ref()
+        .map(|p| vmc_profiles::hex(&vmc_profiles::sha256(&p.encode())));
 
     let mut product = module.finish();
     let meta_json =
@@ -277,12 +314,16 @@ struct Shared<'a> {
     slots: &'a [u64],
     /// Targets of the recovered jump tables, by the address of their indirect branch.
     tables: &'a HashMap<u64, Vec<u64>>,
+    /// The profile's guidance, if any.
+    guide: Option<&'a Guide>,
 }
 
 /// The lowering environment of one region: runtime entry points and helpers are imported
 /// symbols (relocations), exits use the image's chain slots.
 struct AotEnv<'a> {
     shared: &'a Shared<'a>,
+    /// Return sites of the calls inside the region (targets of its returns).
+    return_sites: Vec<u64>,
     callees: HashMap<Callee, ir::FuncRef>,
     helpers: HashMap<&'static str, ir::GlobalValue>,
 }
@@ -332,11 +373,21 @@ impl Env for AotEnv<'_> {
     }
 
     fn indirect_targets(&mut self, branch_pc: u64) -> Vec<u64> {
-        self.shared
+        let mut out = self
+            .shared
             .tables
             .get(&branch_pc)
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(g) = self.shared.guide {
+            out.extend(g.hot_targets(branch_pc));
+            out.extend(&self.return_sites);
+        }
+        out
+    }
+
+    fn is_cold(&self, pc: u64) -> bool {
+        self.shared.guide.is_some_and(|g| g.count(pc) == 0)
     }
 
     fn chain_slot(&mut self, target: u64) -> Option<u32> {
@@ -355,8 +406,31 @@ fn compile_region(
     isa: &dyn cranelift_codegen::isa::TargetIsa,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<Compiled, String> {
+    // Inlined calls return inside the region: a guest return may go to any of their
+    // return sites (the switch compares the address, so extra candidates are harmless).
+    let return_sites = if shared.guide.is_some() {
+        blocks
+            .iter()
+            .filter(|b| {
+                matches!(
+                    b.ops.last(),
+                    Some(Op::Jump {
+                        kind: BranchKind::Call,
+                        ..
+                    }) | Some(Op::JumpReg {
+                        kind: BranchKind::Call,
+                        ..
+                    })
+                )
+            })
+            .map(|b| b.guest_range().end)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut env = AotEnv {
         shared,
+        return_sites,
         callees: HashMap::new(),
         helpers: HashMap::new(),
     };
@@ -402,7 +476,7 @@ fn jump_tables(disc: &Discovery) -> HashMap<u64, Vec<u64>> {
 /// Region-internal successors of a block: direct jumps, conditional branches and the
 /// targets of a recovered jump table (calls and system-call continuations enter other
 /// regions).
-fn successors(b: &Block, tables: &HashMap<u64, Vec<u64>>) -> Vec<u64> {
+pub(super) fn successors(b: &Block, tables: &HashMap<u64, Vec<u64>>) -> Vec<u64> {
     let mut out = b.direct_successors();
     if let Some(Op::JumpReg { .. }) = b.ops.last() {
         if let Some(t) = b.last_insn_pc().and_then(|pc| tables.get(&pc)) {
@@ -415,6 +489,41 @@ fn successors(b: &Block, tables: &HashMap<u64, Vec<u64>>) -> Vec<u64> {
 /// Splits the discovered blocks into single-entry regions; returns block indices per
 /// region, head first, regions in PC order.
 pub fn partition(disc: &Discovery) -> Vec<Vec<usize>> {
+    partition_with(disc, &HashSet::new())
+}
+
+/// Regions for a profile-guided translation: hot regions grown along hot paths
+/// ([`pgo::grow`]); every address a grown region may exit to heads a region of its own
+/// (re-partitioning until that holds), so no exit falls back to the JIT.
+fn guided_regions(
+    disc: &Discovery,
+    guide: &Guide,
+    tables: &HashMap<u64, Vec<u64>>,
+) -> Vec<Vec<usize>> {
+    let known: HashSet<u64> = disc.blocks.iter().map(|b| b.pc).collect();
+    let mut extra = HashSet::new();
+    for round in 0.. {
+        let base = partition_with(disc, &extra);
+        let heads: HashSet<u64> = base.iter().map(|r| disc.blocks[r[0]].pc).collect();
+        let grown = pgo::grow(disc, base, guide, tables);
+        let missing: Vec<u64> = grown
+            .iter()
+            .flat_map(|r| {
+                let blocks: Vec<&Block> = r.iter().map(|&i| &disc.blocks[i]).collect();
+                crate::ir::exit_targets(&blocks)
+            })
+            .filter(|t| known.contains(t) && !heads.contains(t) && !extra.contains(t))
+            .collect();
+        if missing.is_empty() || round == 8 {
+            return grown;
+        }
+        extra.extend(missing);
+    }
+    unreachable!("the loop returns")
+}
+
+/// [`partition`] with `extra` addresses heading regions too.
+fn partition_with(disc: &Discovery, extra: &HashSet<u64>) -> Vec<Vec<usize>> {
     let blocks = &disc.blocks;
     let n = blocks.len();
     let index: HashMap<u64, usize> = blocks.iter().enumerate().map(|(i, b)| (b.pc, i)).collect();
@@ -431,6 +540,11 @@ pub fn partition(disc: &Discovery) -> Vec<Vec<usize>> {
     for pc in &disc.entries {
         if let Some(&i) = index.get(pc) {
             head[i] = !table_only.contains(pc);
+        }
+    }
+    for pc in extra {
+        if let Some(&i) = index.get(pc) {
+            head[i] = true;
         }
     }
     for b in blocks {

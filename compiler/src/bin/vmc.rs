@@ -14,6 +14,7 @@ use vmc_compiler::aot::discover::discover;
 use vmc_compiler::aot::image::{self, Image};
 use vmc_compiler::aot::translate::{self, Options};
 use vmc_compiler::ir::Op;
+use vmc_profiles::Profile;
 
 /// Exit status when some input could not be translated (or an image is refused).
 const EXIT_FAILED: u8 = 1;
@@ -45,6 +46,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Merge and summarize execution profiles (from `vmrun --profile-out`).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Show the guest instructions of a region beside its host code.
     Disasm {
         /// The image.
@@ -52,6 +56,30 @@ enum Command {
         /// A guest address inside the region to show (hex with 0x, or decimal).
         #[arg(long, value_parser = parse_addr)]
         pc: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProfileCommand {
+    /// Merge profiles of the same program (counts add up) into one.
+    Merge {
+        /// The profiles.
+        #[arg(required = true, value_name = "PROFILE")]
+        inputs: Vec<PathBuf>,
+        /// The merged profile.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Summarize a profile: hottest blocks and functions, coverage.
+    Show {
+        /// The profile.
+        profile: PathBuf,
+        /// Rows in each table.
+        #[arg(long, value_name = "N", default_value_t = 15)]
+        top: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -78,6 +106,11 @@ struct TranslateArgs {
     /// No progress bar and no per-input report.
     #[arg(short, long)]
     quiet: bool,
+    /// Guide translation with a profile from `vmrun --profile-out` (repeatable: each input
+    /// uses the profiles recorded from it, merged; a profile that matches no input is an
+    /// error).
+    #[arg(long, value_name = "FILE")]
+    profile: Vec<PathBuf>,
 }
 
 fn parse_addr(s: &str) -> Result<u64, String> {
@@ -97,6 +130,8 @@ fn main() -> ExitCode {
         Command::Translate(a) => return translate_all(&a),
         Command::Inspect { image, json } => inspect(&image, json),
         Command::Disasm { image, pc } => disasm(&image, pc),
+        Command::Profile(ProfileCommand::Merge { inputs, output }) => merge(&inputs, &output),
+        Command::Profile(ProfileCommand::Show { profile, top, json }) => show(&profile, top, json),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -142,9 +177,20 @@ fn translate_all(a: &TranslateArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
+    let mut profiles = Vec::new();
+    for path in &a.profile {
+        match Profile::read(path) {
+            Ok(p) => profiles.push((path, p, false)),
+            Err(e) => {
+                eprintln!("vmc: {e}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        }
+    }
     let opts = Options {
         jobs: a.jobs,
         progress: !a.quiet && std::io::stderr().is_terminal(),
+        profile: None,
     };
     let mut summaries = Vec::new();
     let mut failed = 0;
@@ -157,12 +203,40 @@ fn translate_all(a: &TranslateArgs) -> ExitCode {
             )),
             (None, None) => PathBuf::from(format!("{}.aot", input.display())),
         };
-        let s = translate_one(input, &output, &opts, cache.as_ref(), a.quiet);
+        let s = translate_one(
+            input,
+            &output,
+            &opts,
+            &mut profiles,
+            cache.as_ref(),
+            a.quiet,
+        );
         if s.result != "ok" {
             eprintln!("vmc: {}: {}", input.display(), s.result);
             failed += 1;
         }
         summaries.push(s);
+    }
+    for (path, p, used) in &profiles {
+        if !used {
+            let why = match a.inputs.as_slice() {
+                [one] => format!(
+                    "profile is for guest binary sha256 {}, not {} (sha256 {})",
+                    vmc_profiles::hex(&p.guest_sha256),
+                    one.display(),
+                    summaries
+                        .first()
+                        .and_then(|s: &Summary| s.sha256.clone())
+                        .unwrap_or_default()
+                ),
+                _ => format!(
+                    "profile of guest binary sha256 {} matches no input",
+                    vmc_profiles::hex(&p.guest_sha256)
+                ),
+            };
+            eprintln!("vmc: {}: {why}", path.display());
+            failed += 1;
+        }
     }
     if let Some(path) = &a.summary_json {
         let v = serde_json::json!({
@@ -189,6 +263,7 @@ fn translate_one(
     input: &Path,
     output: &Path,
     opts: &Options,
+    profiles: &mut [(&PathBuf, Profile, bool)],
     cache: Option<&Cache>,
     quiet: bool,
 ) -> Summary {
@@ -215,7 +290,35 @@ fn translate_one(
         }
     };
     s.sha256 = Some(image::sha256_hex(&guest));
-    let key = cache::key(&guest, "");
+    // The profiles recorded from this input, merged.
+    let digest = vmc_profiles::sha256(&guest);
+    let mut guide: Option<Profile> = None;
+    for (_, p, used) in profiles
+        .iter_mut()
+        .filter(|(_, p, _)| p.guest_sha256 == digest)
+    {
+        *used = true;
+        match &mut guide {
+            Some(g) => {
+                if let Err(e) = g.merge(p) {
+                    s.result = format!("profile: {e}");
+                    return s;
+                }
+            }
+            None => guide = Some(p.clone()),
+        }
+    }
+    let options_key = guide.as_ref().map_or(String::new(), |p| {
+        format!(
+            "profile:{}",
+            vmc_profiles::hex(&vmc_profiles::sha256(&p.encode()))
+        )
+    });
+    let opts = &Options {
+        profile: guide.map(std::sync::Arc::new),
+        ..opts.clone()
+    };
+    let key = cache::key(&guest, &options_key);
     let cached = cache.and_then(|c| c.get(&key));
     let (bytes, meta) = match cached {
         Some(hit) => {
@@ -284,6 +387,42 @@ fn translate_one(
     s
 }
 
+fn merge(inputs: &[PathBuf], output: &Path) -> Result<()> {
+    let mut merged: Option<Profile> = None;
+    for path in inputs {
+        let p = Profile::read(path)?;
+        match &mut merged {
+            Some(m) => m
+                .merge(&p)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?,
+            None => merged = Some(p),
+        }
+    }
+    let Some(m) = merged else {
+        bail!("no profiles given");
+    };
+    m.write(output)?;
+    eprintln!(
+        "vmc: merged {} profiles ({} runs, {} blocks) into {}",
+        inputs.len(),
+        m.runs,
+        m.blocks.len(),
+        output.display()
+    );
+    Ok(())
+}
+
+fn show(path: &Path, top: usize, json: bool) -> Result<()> {
+    let p = Profile::read(path)?;
+    let summary = p.summary(top);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{summary}");
+    }
+    Ok(())
+}
+
 fn read_image(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
 }
@@ -343,6 +482,10 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     println!("host code       {} bytes", st.host_code_bytes);
     if let Some(p) = &m.profile_sha256 {
         println!("profile sha256  {p}");
+        println!(
+            "profile-guided  {} entries added from the profile, {} blocks duplicated into hot regions",
+            st.profile_entries, st.duplicated_blocks
+        );
     }
     match compatible {
         Ok(()) => println!("runnable here   yes"),

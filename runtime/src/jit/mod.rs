@@ -56,18 +56,15 @@ pub use vmc_compiler::layout::lower_config;
 pub struct JitEnv {
     /// Chain slot of each exit target that has one.
     pub slots: HashMap<u64, u32>,
+    /// Profile counter addresses by block pc (empty when not profiling).
+    pub counters: HashMap<u64, u64>,
+    /// Whether indirect branches report their targets to the profile.
+    pub profiling: bool,
 }
 
 impl lower::Env for JitEnv {
     fn callee(&mut self, b: &mut FunctionBuilder, c: Callee) -> cranelift_codegen::ir::Value {
-        let addr = match c {
-            Callee::Load => slow::load as *const () as usize,
-            Callee::Store => slow::store as *const () as usize,
-            Callee::LoadVec => slow::load_vec as *const () as usize,
-            Callee::StoreVec => slow::store_vec as *const () as usize,
-            Callee::Helper => slow::helper as *const () as usize,
-        };
-        b.ins().iconst(types::I64, addr as i64)
+        b.ins().iconst(types::I64, slow::callee_addr(c) as i64)
     }
     fn helper(
         &mut self,
@@ -78,6 +75,12 @@ impl lower::Env for JitEnv {
     }
     fn chain_slot(&mut self, target: u64) -> Option<u32> {
         self.slots.get(&target).copied()
+    }
+    fn block_counter(&mut self, pc: u64) -> Option<u64> {
+        self.counters.get(&pc).copied()
+    }
+    fn profiling(&self) -> bool {
+        self.profiling
     }
 }
 
@@ -228,6 +231,10 @@ pub struct Job {
     pub slots: HashMap<u64, u32>,
     /// Code-cache generation when the job was made (stale results are dropped).
     pub generation: u64,
+    /// Profile counters of its blocks (see [`JitEnv::counters`]).
+    pub counters: HashMap<u64, u64>,
+    /// Whether to report indirect-branch targets.
+    pub profiling: bool,
 }
 
 /// A finished background compile.
@@ -262,7 +269,11 @@ impl Background {
             .spawn(move || {
                 for job in jobs_rx {
                     let blocks: Vec<&Block> = job.blocks.iter().map(|b| &**b).collect();
-                    let mut env = JitEnv { slots: job.slots };
+                    let mut env = JitEnv {
+                        slots: job.slots,
+                        counters: job.counters,
+                        profiling: job.profiling,
+                    };
                     let result = compiler.compile(&blocks, &mut env);
                     let done = Done {
                         pc: job.pc,

@@ -2,12 +2,13 @@
 //! accesses crossing a page, stores to pages holding translated code, and helpers. Each
 //! implements exactly the interpreter's semantics through [`GuestMemory`].
 
-use vmc_compiler::ir::Helper;
-use vmc_compiler::lower::{JitContext, STORE_HIT_CODE};
+use vmc_compiler::ir::{BranchKind, Helper};
+use vmc_compiler::lower::{Callee, JitContext, STORE_HIT_CODE};
 use vmc_compiler::mem::{Fault, Memory};
 use vmc_compiler::CpuState;
 
 use crate::memory::GuestMemory;
+use crate::profile::Recorder;
 
 /// What the slow paths reach through [`JitContext::runtime`].
 pub struct SlowState {
@@ -15,6 +16,45 @@ pub struct SlowState {
     pub mem: *mut GuestMemory,
     /// The fault of the last failed access, for the dispatcher.
     pub fault: Option<Fault>,
+    /// The profile recorder, or null when not profiling.
+    pub profile: *const Recorder,
+}
+
+/// The host address of a runtime entry point translated code calls.
+pub fn callee_addr(c: Callee) -> u64 {
+    match c {
+        Callee::Load => load as *const () as u64,
+        Callee::Store => store as *const () as u64,
+        Callee::LoadVec => load_vec as *const () as u64,
+        Callee::StoreVec => store_vec as *const () as u64,
+        Callee::Helper => helper as *const () as u64,
+        Callee::ProfileIndirect => profile_indirect as *const () as u64,
+    }
+}
+
+/// `profile_indirect(ctx, site, target, kind)`: records an indirect branch's target.
+///
+/// # Safety
+/// Called only by translated code, with the dispatcher's live context (see `state`).
+pub unsafe extern "C" fn profile_indirect(
+    ctx: *mut JitContext,
+    site: u64,
+    target: u64,
+    kind: u64,
+) -> u64 {
+    // SAFETY: called only by translated code with the dispatcher's live context.
+    let (_, rt, _) = unsafe { state(ctx) };
+    // SAFETY: `profile` is null or points to the recorder the dispatcher keeps alive for
+    // the whole run.
+    if let Some(r) = unsafe { rt.profile.as_ref() } {
+        let kind = match kind {
+            1 => BranchKind::Call,
+            2 => BranchKind::Return,
+            _ => BranchKind::Jump,
+        };
+        r.indirect(site, target, kind);
+    }
+    0
 }
 
 /// Resolves the context's runtime pointer.

@@ -371,6 +371,12 @@ fn do_execve(p: &mut Process, guest_path: Vec<u8>, argv_addr: u64, envp_addr: u6
             .collect();
         log::debug!("execve {:?} as {shown:?}", String::from_utf8_lossy(&path));
     }
+    // The new emulator does not record: save what this one recorded.
+    if let Some(r) = &p.profile {
+        if let Err(e) = r.write() {
+            eprintln!("vmrun: {e}");
+        }
+    }
     // SAFETY: NULL-terminated arrays of valid C strings that outlive the call.
     let r = unsafe { libc::execve(c"/proc/self/exe".as_ptr(), pa.as_ptr(), pe.as_ptr()) };
     host(r as libc::c_long)

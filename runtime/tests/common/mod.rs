@@ -328,6 +328,7 @@ pub fn run_image_bounded(
         timing: false,
         aot: None,
         max_dispatches,
+        profile: None,
     };
     let mut timing = Timing::default();
     let term = p.run(&opts, &mut timing);
