@@ -42,10 +42,13 @@ if [ ! -x tests/guests/build/busybox ]; then
     fi
 fi
 
-step "cargo build --release -p vmrun -p vmc-compiler (vmrun, vmc)"
-cargo build --release -p vmrun -p vmc-compiler
+step "cargo build --release -p vmrun -p vmc-compiler -p vmbench (vmrun, vmc, vmbench)"
+cargo build --release -p vmrun -p vmc-compiler -p vmbench
 
 step "cargo test --workspace --release"
 cargo test --workspace --release
+
+step "vmbench --quick (smoke test: every mode runs and prints the same output; timings not asserted)"
+./target/release/vmbench --quick --out target/vmbench-quick
 
 step "all tests passed"

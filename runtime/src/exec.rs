@@ -112,7 +112,7 @@ impl Process {
             profile: opts
                 .profile
                 .as_ref()
-                .map_or(std::ptr::null(), |p| std::sync::Arc::as_ptr(p)),
+                .map_or(std::ptr::null(), std::sync::Arc::as_ptr),
         };
         let mut ctx = JitContext {
             mem_base: self.mem.host_base() as u64,

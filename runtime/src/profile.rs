@@ -21,10 +21,13 @@ use std::sync::Mutex;
 
 use vmc_compiler::interp::Exit;
 use vmc_compiler::ir::{Block, BranchKind, Op};
-use vmc_profiles::{BlockCount, BlockKey, IndirectSite, Profile, ProfileError, SiteKind};
+use vmc_profiles::{BlockKey, IndirectSite, Profile, ProfileError, SiteKind};
 
 /// Blocks that can be counted (two `u64` each: 32 MiB of lazily allocated memory).
 const MAX_BLOCKS: usize = 1 << 21;
+/// Entries of the direct-mapped (site, target) cache in front of the histogram (a power of
+/// two): a repeated indirect branch is counted without a lock or a hash map.
+const SAMPLE_CACHE: usize = 1 << 14;
 
 /// How a counted block ends, for edges and call counts.
 #[derive(Clone, Copy, Debug)]
@@ -53,7 +56,9 @@ struct Counted {
 struct Inner {
     index: HashMap<(u64, u32), usize>,
     blocks: Vec<Counted>,
-    indirect: HashMap<(u64, u64), (SiteKind, u64)>,
+    /// Counts evicted from the sample cache.
+    indirect: HashMap<(u64, u64), u64>,
+    kinds: HashMap<u64, SiteKind>,
     entries: HashSet<u64>,
     full: bool,
 }
@@ -65,6 +70,8 @@ pub struct Recorder {
     guest_name: String,
     pid: u32,
     counters: Box<[AtomicU64]>,
+    /// [`SAMPLE_CACHE`] triples (site, target, count); count 0 marks an empty entry.
+    samples: Box<[AtomicU64]>,
     inner: Mutex<Inner>,
 }
 
@@ -108,6 +115,7 @@ impl Recorder {
             guest_name: name.to_string(),
             pid: std::process::id(),
             counters: zeroed_counters(2 * MAX_BLOCKS),
+            samples: zeroed_counters(3 * SAMPLE_CACHE),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -185,12 +193,24 @@ impl Recorder {
 
     /// Records that the indirect branch at `site` went to `target`.
     pub fn indirect(&self, site: u64, target: u64, kind: BranchKind) {
+        let h = (site ^ target.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let i = 3 * (h >> (64 - SAMPLE_CACHE.trailing_zeros())) as usize;
+        let e = &self.samples[i..i + 3];
+        let n = e[2].load(Ordering::Relaxed);
+        if n > 0 && e[0].load(Ordering::Relaxed) == site && e[1].load(Ordering::Relaxed) == target {
+            // Recording threads may race here and lose a count, like the block counters.
+            e[2].store(n + 1, Ordering::Relaxed);
+            return;
+        }
         let mut inner = self.lock();
-        inner
-            .indirect
-            .entry((site, target))
-            .or_insert((site_kind(kind), 0))
-            .1 += 1;
+        if n > 0 {
+            let old = (e[0].load(Ordering::Relaxed), e[1].load(Ordering::Relaxed));
+            *inner.indirect.entry(old).or_default() += n;
+        }
+        inner.kinds.entry(site).or_insert(site_kind(kind));
+        e[0].store(site, Ordering::Relaxed);
+        e[1].store(target, Ordering::Relaxed);
+        e[2].store(1, Ordering::Relaxed);
     }
 
     /// Records that the dispatcher entered code at `pc`.
@@ -214,7 +234,7 @@ impl Recorder {
             }
             // Taken can only exceed entries when a racing thread lost an increment.
             let taken = self.counters[2 * i + 1].load(Ordering::Relaxed).min(count);
-            let c = p.blocks.entry(b.key).or_insert(BlockCount::default());
+            let c = p.blocks.entry(b.key).or_default();
             c.count += count;
             if let Term::Branch { .. } = b.term {
                 c.taken += taken;
@@ -235,7 +255,16 @@ impl Recorder {
                 Term::Other => {}
             }
         }
-        for (&(site, target), &(kind, n)) in &inner.indirect {
+        let mut samples = inner.indirect.clone();
+        for e in self.samples.chunks(3) {
+            let n = e[2].load(Ordering::Relaxed);
+            if n > 0 {
+                let key = (e[0].load(Ordering::Relaxed), e[1].load(Ordering::Relaxed));
+                *samples.entry(key).or_default() += n;
+            }
+        }
+        for (&(site, target), &n) in &samples {
+            let kind = inner.kinds.get(&site).copied().unwrap_or(SiteKind::Jump);
             add_edge(&mut p, site, target, n);
             if kind == SiteKind::Call {
                 *p.calls.entry(target).or_default() += n;

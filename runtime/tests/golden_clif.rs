@@ -180,7 +180,12 @@ fn render(g: &Golden) -> Result<String, String> {
         slots.insert(t, i as u32);
     }
     let mut comp = Compiler::new(g.tier).map_err(|e| e.to_string())?;
-    let func = comp.lower(&refs, &mut JitEnv { slots });
+    let mut env = JitEnv {
+        slots,
+        counters: Default::default(),
+        profiling: false,
+    };
+    let func = comp.lower(&refs, &mut env);
     let text = normalize(&func.display().to_string(), &symbols(&blocks));
     let unnamed = host_addresses(&text);
     if !unnamed.is_empty() {

@@ -29,7 +29,14 @@ use crate::ir::{Block, BranchKind, Op};
 /// Executions for a block to count as hot.
 pub const HOT: u64 = 64;
 /// Most guest instructions in a grown region.
-pub const MAX_GROWN_INSNS: u64 = 3000;
+pub const MAX_GROWN_INSNS: u64 = 1200;
+/// A block is hot when it ran at least this fraction (1/2^n) of the hottest block's count.
+pub const HOT_SHIFT: u32 = 12;
+/// Duplicated guest instructions allowed in the whole image: this fraction (1/n) of the
+/// translated instructions, at least [`MIN_DUPLICATION`].
+pub const DUPLICATION_SHARE: u64 = 10;
+/// Duplicated guest instructions always allowed.
+pub const MIN_DUPLICATION: u64 = 4000;
 /// Most blocks in a grown region.
 pub const MAX_GROWN_BLOCKS: usize = 768;
 /// Most hot targets kept per indirect branch.
@@ -103,7 +110,9 @@ fn hot_successors(b: &Block, guide: &Guide, tables: &HashMap<u64, Vec<u64>>) -> 
             target,
             kind: BranchKind::Call,
         }) => out.extend([*target, next]),
-        Some(Op::JumpReg { kind, .. }) => {
+        // Calls and computed jumps; a return's targets are its callers, which would pull
+        // every caller into every callee.
+        Some(Op::JumpReg { kind, .. }) if *kind != BranchKind::Return => {
             out.extend(guide.hot_targets(site));
             if *kind == BranchKind::Call {
                 out.push(next);
@@ -125,41 +134,51 @@ pub fn grow(
 ) -> Vec<Vec<usize>> {
     let blocks = &disc.blocks;
     let index: HashMap<u64, usize> = blocks.iter().enumerate().map(|(i, b)| (b.pc, i)).collect();
-    regions
-        .into_iter()
-        .map(|r| {
-            if guide.count(blocks[r[0]].pc) < HOT {
-                return r;
-            }
-            let mut members: HashSet<usize> = r.iter().copied().collect();
-            let mut insns: u64 = r.iter().map(|&i| blocks[i].guest_insns as u64).sum();
-            let mut added = Vec::new();
-            // Hottest first, ties by address: deterministic.
-            let mut heap: BinaryHeap<(u64, Reverse<u64>, usize)> = r
-                .iter()
-                .map(|&i| (guide.count(blocks[i].pc), Reverse(blocks[i].pc), i))
-                .collect();
-            while let Some((_, _, b)) = heap.pop() {
-                for t in hot_successors(&blocks[b], guide, tables) {
-                    let Some(&ti) = index.get(&t) else { continue };
-                    let n = guide.count(t);
-                    if n < HOT || members.contains(&ti) {
-                        continue;
-                    }
-                    let size = blocks[ti].guest_insns as u64;
-                    if insns + size > MAX_GROWN_INSNS || members.len() >= MAX_GROWN_BLOCKS {
-                        continue;
-                    }
-                    members.insert(ti);
-                    insns += size;
-                    added.push(ti);
-                    heap.push((n, Reverse(t), ti));
+    let hottest = blocks.iter().map(|b| guide.count(b.pc)).max().unwrap_or(0);
+    let hot = HOT.max(hottest >> HOT_SHIFT);
+    let total: u64 = blocks.iter().map(|b| b.guest_insns as u64).sum();
+    let mut budget = MIN_DUPLICATION.max(total / DUPLICATION_SHARE);
+    // The hottest regions grow first, while the duplication budget lasts.
+    let mut order: Vec<usize> = (0..regions.len()).collect();
+    order.sort_by_key(|&i| (Reverse(guide.count(blocks[regions[i][0]].pc)), i));
+    let mut out = regions;
+    for ri in order {
+        let r = &out[ri];
+        if guide.count(blocks[r[0]].pc) < hot || budget == 0 {
+            continue;
+        }
+        let mut members: HashSet<usize> = r.iter().copied().collect();
+        let mut insns: u64 = r.iter().map(|&i| blocks[i].guest_insns as u64).sum();
+        let mut added = Vec::new();
+        // Hottest first, ties by address: deterministic.
+        let mut heap: BinaryHeap<(u64, Reverse<u64>, usize)> = r
+            .iter()
+            .map(|&i| (guide.count(blocks[i].pc), Reverse(blocks[i].pc), i))
+            .collect();
+        while let Some((_, _, b)) = heap.pop() {
+            for t in hot_successors(&blocks[b], guide, tables) {
+                let Some(&ti) = index.get(&t) else { continue };
+                let n = guide.count(t);
+                if n < hot || members.contains(&ti) {
+                    continue;
                 }
+                let size = blocks[ti].guest_insns as u64;
+                if insns + size > MAX_GROWN_INSNS
+                    || members.len() >= MAX_GROWN_BLOCKS
+                    || size > budget
+                {
+                    continue;
+                }
+                members.insert(ti);
+                insns += size;
+                budget -= size;
+                added.push(ti);
+                heap.push((n, Reverse(t), ti));
             }
-            let mut out = r;
-            out.extend(added);
-            out[1..].sort_unstable_by_key(|&i| blocks[i].pc);
-            out
-        })
-        .collect()
+        }
+        let grown = &mut out[ri];
+        grown.extend(added);
+        grown[1..].sort_unstable_by_key(|&i| blocks[i].pc);
+    }
+    out
 }

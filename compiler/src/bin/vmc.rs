@@ -180,11 +180,42 @@ fn translate_all(a: &TranslateArgs) -> ExitCode {
     let mut profiles = Vec::new();
     for path in &a.profile {
         match Profile::read(path) {
-            Ok(p) => profiles.push((path, p, false)),
+            Ok(p) => profiles.push((path, p)),
             Err(e) => {
                 eprintln!("vmc: {e}");
                 return ExitCode::from(EXIT_FAILED);
             }
+        }
+    }
+    // Every profile must belong to an input: check before translating anything.
+    if !profiles.is_empty() {
+        let digests: Vec<(String, [u8; 32])> = a
+            .inputs
+            .iter()
+            .filter_map(|i| {
+                Some((
+                    i.display().to_string(),
+                    vmc_profiles::sha256(&std::fs::read(i).ok()?),
+                ))
+            })
+            .collect();
+        for (path, p) in &profiles {
+            if digests.iter().any(|(_, d)| *d == p.guest_sha256) {
+                continue;
+            }
+            let theirs = vmc_profiles::hex(&p.guest_sha256);
+            match digests.as_slice() {
+                [(name, d)] => eprintln!(
+                    "vmc: {}: profile is for guest binary sha256 {theirs}, not {name} (sha256 {})",
+                    path.display(),
+                    vmc_profiles::hex(d)
+                ),
+                _ => eprintln!(
+                    "vmc: {}: profile of guest binary sha256 {theirs} matches no input",
+                    path.display()
+                ),
+            }
+            return ExitCode::from(EXIT_FAILED);
         }
     }
     let opts = Options {
@@ -203,40 +234,12 @@ fn translate_all(a: &TranslateArgs) -> ExitCode {
             )),
             (None, None) => PathBuf::from(format!("{}.aot", input.display())),
         };
-        let s = translate_one(
-            input,
-            &output,
-            &opts,
-            &mut profiles,
-            cache.as_ref(),
-            a.quiet,
-        );
+        let s = translate_one(input, &output, &opts, &profiles, cache.as_ref(), a.quiet);
         if s.result != "ok" {
             eprintln!("vmc: {}: {}", input.display(), s.result);
             failed += 1;
         }
         summaries.push(s);
-    }
-    for (path, p, used) in &profiles {
-        if !used {
-            let why = match a.inputs.as_slice() {
-                [one] => format!(
-                    "profile is for guest binary sha256 {}, not {} (sha256 {})",
-                    vmc_profiles::hex(&p.guest_sha256),
-                    one.display(),
-                    summaries
-                        .first()
-                        .and_then(|s: &Summary| s.sha256.clone())
-                        .unwrap_or_default()
-                ),
-                _ => format!(
-                    "profile of guest binary sha256 {} matches no input",
-                    vmc_profiles::hex(&p.guest_sha256)
-                ),
-            };
-            eprintln!("vmc: {}: {why}", path.display());
-            failed += 1;
-        }
     }
     if let Some(path) = &a.summary_json {
         let v = serde_json::json!({
@@ -263,7 +266,7 @@ fn translate_one(
     input: &Path,
     output: &Path,
     opts: &Options,
-    profiles: &mut [(&PathBuf, Profile, bool)],
+    profiles: &[(&PathBuf, Profile)],
     cache: Option<&Cache>,
     quiet: bool,
 ) -> Summary {
@@ -293,11 +296,7 @@ fn translate_one(
     // The profiles recorded from this input, merged.
     let digest = vmc_profiles::sha256(&guest);
     let mut guide: Option<Profile> = None;
-    for (_, p, used) in profiles
-        .iter_mut()
-        .filter(|(_, p, _)| p.guest_sha256 == digest)
-    {
-        *used = true;
+    for (_, p) in profiles.iter().filter(|(_, p)| p.guest_sha256 == digest) {
         match &mut guide {
             Some(g) => {
                 if let Err(e) = g.merge(p) {
@@ -390,7 +389,7 @@ fn translate_one(
 fn merge(inputs: &[PathBuf], output: &Path) -> Result<()> {
     let mut merged: Option<Profile> = None;
     for path in inputs {
-        let p = Profile::read(path)?;
+        let p = Profile::read(path).map_err(|e| anyhow!("{e}"))?;
         match &mut merged {
             Some(m) => m
                 .merge(&p)
@@ -401,7 +400,7 @@ fn merge(inputs: &[PathBuf], output: &Path) -> Result<()> {
     let Some(m) = merged else {
         bail!("no profiles given");
     };
-    m.write(output)?;
+    m.write(output).map_err(|e| anyhow!("{e}"))?;
     eprintln!(
         "vmc: merged {} profiles ({} runs, {} blocks) into {}",
         inputs.len(),
@@ -413,7 +412,7 @@ fn merge(inputs: &[PathBuf], output: &Path) -> Result<()> {
 }
 
 fn show(path: &Path, top: usize, json: bool) -> Result<()> {
-    let p = Profile::read(path)?;
+    let p = Profile::read(path).map_err(|e| anyhow!("{e}"))?;
     let summary = p.summary(top);
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
