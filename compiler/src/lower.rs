@@ -90,6 +90,9 @@ pub struct JitContext {
     pub trap_kind: u64,
     /// Trapping instruction word.
     pub trap_insn: u64,
+    /// Result of the last call to an entry point that preserves all registers
+    /// ([`Callee::preserves_all`]).
+    pub ret: u64,
 }
 
 /// Numeric code of a trap kind in [`JitContext::trap_kind`].
@@ -133,6 +136,15 @@ pub enum Callee {
 }
 
 impl Callee {
+    /// Whether the entry point preserves every host register and returns its result in
+    /// [`JitContext::ret`] (Cranelift's `preserve_all` convention). The memory slow paths do:
+    /// they sit on cold paths that rejoin hot loops, and a call clobbering the caller-saved
+    /// registers would force every value live across the loop into callee-saved registers
+    /// or stack slots. Helpers are called often and keep the C convention.
+    pub fn preserves_all(self) -> bool {
+        !matches!(self, Callee::Helper)
+    }
+
     fn params(self) -> usize {
         match self {
             Callee::Load => 3,
@@ -207,11 +219,17 @@ pub fn region_signature() -> Signature {
 }
 
 fn callee_signature(c: Callee) -> Signature {
-    let mut sig = Signature::new(CallConv::SystemV);
+    let mut sig = Signature::new(if c.preserves_all() {
+        CallConv::PreserveAll
+    } else {
+        CallConv::SystemV
+    });
     for _ in 0..c.params() {
         sig.params.push(AbiParam::new(types::I64));
     }
-    sig.returns.push(AbiParam::new(types::I64));
+    if !c.preserves_all() {
+        sig.returns.push(AbiParam::new(types::I64));
+    }
     sig
 }
 
@@ -542,7 +560,18 @@ impl<E: Env> Lower<'_, '_, E> {
         let sig = self.callee_sig(c);
         let f = self.env.callee(&mut self.b, c);
         let inst = self.b.ins().call_indirect(sig, f, args);
-        self.b.inst_results(inst)[0]
+        if c.preserves_all() {
+            // The result comes back through the context.
+            let ctx = self.ctx;
+            self.b.ins().load(
+                types::I64,
+                state_flags(),
+                ctx,
+                offset_of!(JitContext, ret) as i32,
+            )
+        } else {
+            self.b.inst_results(inst)[0]
+        }
     }
 
     /// Writes every register the region may have changed back to the CPU state.

@@ -378,6 +378,9 @@ impl CodeCache {
             self.set_indirect(pc, code);
             return Runnable::Native(code);
         }
+        if self.aot.is_some() {
+            log::trace!("not in the image: {pc:#x}");
+        }
         let idx = self.entry(pc, mem);
         let e = &mut self.entries[idx];
         e.count = e.count.saturating_add(1);

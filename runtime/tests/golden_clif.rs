@@ -114,22 +114,18 @@ fn region(g: &Golden) -> Result<Vec<Block>, String> {
 
 /// Symbolic names for the host addresses that can appear in the CLIF.
 fn symbols(blocks: &[Block]) -> Vec<(u64, String)> {
-    let mut out = vec![
-        (slow::load as *const () as u64, "@slow::load".to_string()),
-        (slow::store as *const () as u64, "@slow::store".to_string()),
-        (
-            slow::load_vec as *const () as u64,
-            "@slow::load_vec".to_string(),
-        ),
-        (
-            slow::store_vec as *const () as u64,
-            "@slow::store_vec".to_string(),
-        ),
-        (
-            slow::helper as *const () as u64,
-            "@slow::helper".to_string(),
-        ),
-    ];
+    use vmc_compiler::lower::Callee;
+    let mut out: Vec<(u64, String)> = [
+        (Callee::Load, "@slow::load"),
+        (Callee::Store, "@slow::store"),
+        (Callee::LoadVec, "@slow::load_vec"),
+        (Callee::StoreVec, "@slow::store_vec"),
+        (Callee::Helper, "@slow::helper"),
+        (Callee::ProfileIndirect, "@slow::profile_indirect"),
+    ]
+    .into_iter()
+    .map(|(c, name)| (slow::callee_addr(c), name.to_string()))
+    .collect();
     for b in blocks {
         for op in &b.ops {
             if let Op::Call { helper, .. } = op {

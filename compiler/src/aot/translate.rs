@@ -510,10 +510,21 @@ fn guided_regions(
             .iter()
             .flat_map(|r| {
                 let blocks: Vec<&Block> = r.iter().map(|&i| &disc.blocks[i]).collect();
-                crate::ir::exit_targets(&blocks)
+                let mut out = crate::ir::exit_targets(&blocks);
+                // Jump-table targets the region left out leave through the indirect table.
+                for b in &blocks {
+                    if let Some(t) = b.last_insn_pc().and_then(|pc| tables.get(&pc)) {
+                        out.extend(t.iter().filter(|t| !blocks.iter().any(|b| b.pc == **t)));
+                    }
+                }
+                out
             })
             .filter(|t| known.contains(t) && !heads.contains(t) && !extra.contains(t))
             .collect();
+        log::debug!(
+            "guided partition round {round}: {} exits without a region",
+            missing.len()
+        );
         if missing.is_empty() || round == 8 {
             return grown;
         }
@@ -547,8 +558,21 @@ fn partition_with(disc: &Discovery, extra: &HashSet<u64>) -> Vec<Vec<usize>> {
             head[i] = true;
         }
     }
+    // System-call continuations and return sites are entered from the dispatcher (even when
+    // a jump table reaches them too).
     for b in blocks {
-        if matches!(b.ops.last(), Some(Op::Syscall { .. })) {
+        if matches!(
+            b.ops.last(),
+            Some(Op::Syscall { .. })
+                | Some(Op::Jump {
+                    kind: BranchKind::Call,
+                    ..
+                })
+                | Some(Op::JumpReg {
+                    kind: BranchKind::Call,
+                    ..
+                })
+        ) {
             if let Some(&i) = index.get(&b.guest_range().end) {
                 head[i] = true;
             }

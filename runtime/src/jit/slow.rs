@@ -23,14 +23,101 @@ pub struct SlowState {
 /// The host address of a runtime entry point translated code calls.
 pub fn callee_addr(c: Callee) -> u64 {
     match c {
-        Callee::Load => load as *const () as u64,
-        Callee::Store => store as *const () as u64,
-        Callee::LoadVec => load_vec as *const () as u64,
-        Callee::StoreVec => store_vec as *const () as u64,
+        Callee::Load => preserving_load as *const () as u64,
+        Callee::Store => preserving_store as *const () as u64,
+        Callee::LoadVec => preserving_load_vec as *const () as u64,
+        Callee::StoreVec => preserving_store_vec as *const () as u64,
         Callee::Helper => helper as *const () as u64,
-        Callee::ProfileIndirect => profile_indirect as *const () as u64,
+        Callee::ProfileIndirect => preserving_profile_indirect as *const () as u64,
     }
 }
+
+/// Defines an entry point with Cranelift's `preserve_all` convention around a C function
+/// of this module (see [`Callee::preserves_all`]): it saves every register the C convention
+/// lets the callee clobber (the general ones and xmm0-15; the stack is 16-byte aligned at
+/// the inner call), calls the function with the arguments still in place, stores its result
+/// in [`JitContext::ret`] (the context is the first argument), and restores everything.
+macro_rules! preserving {
+    ($name:ident => $target:ident) => {
+        #[doc = concat!("`preserve_all` entry point of [`", stringify!($target), "`].")]
+        ///
+        /// # Safety
+        /// Called only by translated code, like the function it wraps.
+        #[unsafe(naked)]
+        pub unsafe extern "C" fn $name() {
+            core::arch::naked_asm!(
+                "push rbp",
+                "mov rbp, rsp",
+                "push rax",
+                "push rcx",
+                "push rdx",
+                "push rsi",
+                "push rdi",
+                "push r8",
+                "push r9",
+                "push r10",
+                "push r11",
+                "sub rsp, 264",
+                "movdqu [rsp], xmm0",
+                "movdqu [rsp + 16], xmm1",
+                "movdqu [rsp + 32], xmm2",
+                "movdqu [rsp + 48], xmm3",
+                "movdqu [rsp + 64], xmm4",
+                "movdqu [rsp + 80], xmm5",
+                "movdqu [rsp + 96], xmm6",
+                "movdqu [rsp + 112], xmm7",
+                "movdqu [rsp + 128], xmm8",
+                "movdqu [rsp + 144], xmm9",
+                "movdqu [rsp + 160], xmm10",
+                "movdqu [rsp + 176], xmm11",
+                "movdqu [rsp + 192], xmm12",
+                "movdqu [rsp + 208], xmm13",
+                "movdqu [rsp + 224], xmm14",
+                "movdqu [rsp + 240], xmm15",
+                "call {f}",
+                // The saved rdi: the context.
+                "mov rcx, [rsp + 296]",
+                "mov [rcx + {ret}], rax",
+                "movdqu xmm0, [rsp]",
+                "movdqu xmm1, [rsp + 16]",
+                "movdqu xmm2, [rsp + 32]",
+                "movdqu xmm3, [rsp + 48]",
+                "movdqu xmm4, [rsp + 64]",
+                "movdqu xmm5, [rsp + 80]",
+                "movdqu xmm6, [rsp + 96]",
+                "movdqu xmm7, [rsp + 112]",
+                "movdqu xmm8, [rsp + 128]",
+                "movdqu xmm9, [rsp + 144]",
+                "movdqu xmm10, [rsp + 160]",
+                "movdqu xmm11, [rsp + 176]",
+                "movdqu xmm12, [rsp + 192]",
+                "movdqu xmm13, [rsp + 208]",
+                "movdqu xmm14, [rsp + 224]",
+                "movdqu xmm15, [rsp + 240]",
+                "add rsp, 264",
+                "pop r11",
+                "pop r10",
+                "pop r9",
+                "pop r8",
+                "pop rdi",
+                "pop rsi",
+                "pop rdx",
+                "pop rcx",
+                "pop rax",
+                "pop rbp",
+                "ret",
+                f = sym $target,
+                ret = const std::mem::offset_of!(JitContext, ret),
+            )
+        }
+    };
+}
+
+preserving!(preserving_load => load);
+preserving!(preserving_store => store);
+preserving!(preserving_load_vec => load_vec);
+preserving!(preserving_store_vec => store_vec);
+preserving!(preserving_profile_indirect => profile_indirect);
 
 /// `profile_indirect(ctx, site, target, kind)`: records an indirect branch's target.
 ///
