@@ -724,6 +724,75 @@ pub fn parallel_map<T: Sync, R: Send>(
         .collect()
 }
 
+/// The programs the end-to-end tests drive.
+pub struct Tools {
+    /// qemu-aarch64, the reference.
+    pub qemu: PathBuf,
+    /// The vmrun binary under test.
+    pub vmrun: PathBuf,
+    /// The vmc binary under test.
+    pub vmc: PathBuf,
+}
+
+/// Finds qemu-aarch64, vmrun and vmc, or says why `test` is skipped.
+pub fn tools(test: &str) -> Option<Tools> {
+    let Some(qemu) = find_in_path("qemu-aarch64") else {
+        say!("{test}: SKIPPED: qemu-aarch64 not found in PATH (apt-get install qemu-user)");
+        return None;
+    };
+    let (Some(vmrun), Some(vmc)) = (find_vmrun(), find_vmc()) else {
+        say!(
+            "{test}: SKIPPED: no vmrun/vmc binary (cargo build --release -p vmrun -p vmc-compiler)"
+        );
+        return None;
+    };
+    Some(Tools { qemu, vmrun, vmc })
+}
+
+impl CaseResult {
+    /// The result of running `case` under `tier`, compared with the reference outcome.
+    pub fn new(case: &GuestCase, tier: &str, reference: &Outcome, tested: Outcome) -> CaseResult {
+        CaseResult {
+            case: case.clone(),
+            tier: tier.to_string(),
+            differences: compare(reference, &tested),
+            reference: reference.clone(),
+            tested,
+        }
+    }
+}
+
+/// Prints one ok/FAIL line per result and panics with every difference if any failed.
+pub fn report_results(results: &[CaseResult], what: &str) {
+    for r in results {
+        say!(
+            "  {} {:<52} {}",
+            if r.differences.is_empty() {
+                "ok  "
+            } else {
+                "FAIL"
+            },
+            r.label(),
+            r.tested.status
+        );
+    }
+    let failures: Vec<&CaseResult> = results
+        .iter()
+        .filter(|r| !r.differences.is_empty())
+        .collect();
+    if !failures.is_empty() {
+        let mut msg = format!(
+            "{} of {} {what} runs differ from qemu-aarch64:\n",
+            failures.len(),
+            results.len()
+        );
+        for f in failures {
+            msg.push_str(&f.report());
+        }
+        panic!("{msg}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,26 +13,6 @@ use std::time::{Duration, Instant};
 use vmc_compiler::aot::image;
 use vmc_tests::*;
 
-struct Tools {
-    qemu: PathBuf,
-    vmrun: PathBuf,
-    vmc: PathBuf,
-}
-
-fn tools(test: &str) -> Option<Tools> {
-    let Some(qemu) = find_in_path("qemu-aarch64") else {
-        say!("{test}: SKIPPED: qemu-aarch64 not found in PATH (apt-get install qemu-user)");
-        return None;
-    };
-    let (Some(vmrun), Some(vmc)) = (find_vmrun(), find_vmc()) else {
-        say!(
-            "{test}: SKIPPED: no vmrun/vmc binary (cargo build --release -p vmrun -p vmc-compiler)"
-        );
-        return None;
-    };
-    Some(Tools { qemu, vmrun, vmc })
-}
-
 fn guest(name: &str) -> Option<PathBuf> {
     let p = guest_build_dir().join(name);
     if p.is_file() {

@@ -83,30 +83,7 @@ fn busybox_applets_match_qemu() {
     .into_iter()
     .flatten()
     .collect();
-    let failures: Vec<_> = results
-        .iter()
-        .filter(|r| !r.differences.is_empty())
-        .collect();
-    for r in &results {
-        say!(
-            "  {} {:<40} {}",
-            if r.differences.is_empty() {
-                "ok  "
-            } else {
-                "FAIL"
-            },
-            r.label(),
-            r.tested.status
-        );
-    }
-    if !failures.is_empty() {
-        let report: String = failures.iter().map(|f| f.report()).collect();
-        panic!(
-            "{} of {} busybox cases differ from qemu-aarch64:\n{report}",
-            failures.len(),
-            results.len()
-        );
-    }
+    report_results(&results, "busybox");
 }
 
 /// The same applets run from an AOT image of busybox (translated by `vmc translate`; busybox
