@@ -403,6 +403,21 @@ impl Block {
         }
     }
 
+    /// Where the call ending the block (BL, BLR) returns to; `None` for other blocks.
+    pub fn return_site(&self) -> Option<u64> {
+        match self.ops.last() {
+            Some(Op::Jump {
+                kind: BranchKind::Call,
+                ..
+            })
+            | Some(Op::JumpReg {
+                kind: BranchKind::Call,
+                ..
+            }) => Some(self.guest_range().end),
+            _ => None,
+        }
+    }
+
     /// The guest address of the block's last instruction.
     pub fn last_insn_pc(&self) -> Option<u64> {
         self.ops.iter().rev().find_map(|op| match op {

@@ -220,6 +220,11 @@ impl Profile {
         }
     }
 
+    /// SHA-256 of [`Profile::encode`]: what the profile's file hashes to.
+    pub fn digest(&self) -> [u8; 32] {
+        sha256(&self.encode())
+    }
+
     /// The file contents for this profile (see the crate documentation for the format).
     pub fn encode(&self) -> Vec<u8> {
         format::encode(self)

@@ -490,11 +490,7 @@ impl CodeCache {
             self.entries[idx].tier = 1;
             return;
         }
-        let mut env = JitEnv {
-            slots: HashMap::new(),
-            counters: self.counters_for(&[&block]),
-            profiling: self.profile.is_some(),
-        };
+        let mut env = self.env_for(&[&block], HashMap::new());
         let Some(comp) = self.baseline.as_mut() else {
             return;
         };
@@ -548,15 +544,21 @@ impl CodeCache {
         out
     }
 
-    /// Profile counter addresses of `blocks` (none when not profiling).
-    fn counters_for(&self, blocks: &[&Block]) -> HashMap<u64, u64> {
-        let Some(p) = &self.profile else {
-            return HashMap::new();
+    /// The lowering environment of `blocks`: their exits' chain `slots`, and their profile
+    /// counters when recording.
+    fn env_for(&self, blocks: &[&Block], slots: HashMap<u64, u32>) -> JitEnv {
+        let counters = match &self.profile {
+            Some(p) => blocks
+                .iter()
+                .filter_map(|b| Some((b.pc, p.counter(b)?)))
+                .collect(),
+            None => HashMap::new(),
         };
-        blocks
-            .iter()
-            .filter_map(|b| Some((b.pc, p.counter(b)?)))
-            .collect()
+        JitEnv {
+            slots,
+            counters,
+            profiling: self.profile.is_some(),
+        }
     }
 
     fn slots_for(&mut self, blocks: &[&Block]) -> HashMap<u64, u32> {
@@ -589,10 +591,8 @@ impl CodeCache {
         let slots = self.slots_for(&refs);
         let job = Job {
             pc: self.entries[idx].block.pc,
-            counters: self.counters_for(&refs),
-            profiling: self.profile.is_some(),
+            env: self.env_for(&refs, slots),
             blocks,
-            slots,
             generation: self.generation,
         };
         if let Some(bg) = self.background.as_ref() {
@@ -604,11 +604,7 @@ impl CodeCache {
         let blocks = self.form_region(idx, mem);
         let refs: Vec<&Block> = blocks.iter().map(|b| &**b).collect();
         let slots = self.slots_for(&refs);
-        let mut env = JitEnv {
-            slots,
-            counters: self.counters_for(&refs),
-            profiling: self.profile.is_some(),
-        };
+        let mut env = self.env_for(&refs, slots);
         let Some(comp) = self.opt_sync.as_mut() else {
             return;
         };

@@ -762,17 +762,26 @@ impl CaseResult {
     }
 }
 
+/// Keeps the cases whose label contains `VMC_DIFF_FILTER`, when it is set.
+pub fn retain_filtered(cases: &mut Vec<GuestCase>) {
+    if let Ok(filter) = std::env::var("VMC_DIFF_FILTER") {
+        cases.retain(|c| c.label.contains(&filter));
+    }
+}
+
 /// Prints one ok/FAIL line per result and panics with every difference if any failed.
 pub fn report_results(results: &[CaseResult], what: &str) {
     for r in results {
         say!(
-            "  {} {:<52} {}",
+            "  {} {:<52} qemu {:>6.2} s  vmrun {:>6.2} s  {}",
             if r.differences.is_empty() {
                 "ok  "
             } else {
                 "FAIL"
             },
             r.label(),
+            r.reference.elapsed.as_secs_f64(),
+            r.tested.elapsed.as_secs_f64(),
             r.tested.status
         );
     }

@@ -41,9 +41,7 @@ fn aot_images_match_qemu() {
         return;
     };
     let mut cases = guest_cases(&guest_build_dir());
-    if let Ok(filter) = std::env::var("VMC_DIFF_FILTER") {
-        cases.retain(|c| c.label.contains(&filter));
-    }
+    retain_filtered(&mut cases);
     if cases.is_empty() {
         say!("aot differential: SKIPPED: no guest binaries (run tests/guests/build.sh)");
         return;
@@ -118,44 +116,10 @@ fn aot_images_match_qemu() {
     });
     let results: Vec<CaseResult> = cases
         .iter()
-        .zip(references.into_iter().zip(tested))
-        .map(|(c, (reference, tested))| CaseResult {
-            case: c.clone(),
-            tier: "aot".into(),
-            differences: compare(&reference, &tested),
-            reference,
-            tested,
-        })
+        .zip(references.iter().zip(tested))
+        .map(|(c, (reference, tested))| CaseResult::new(c, "aot", reference, tested))
         .collect();
-    let failures: Vec<&CaseResult> = results
-        .iter()
-        .filter(|r| !r.differences.is_empty())
-        .collect();
-    for r in &results {
-        say!(
-            "  {} {:<52} qemu {:>6.2} s  aot {:>6.2} s  {}",
-            if r.differences.is_empty() {
-                "ok  "
-            } else {
-                "FAIL"
-            },
-            r.label(),
-            r.reference.elapsed.as_secs_f64(),
-            r.tested.elapsed.as_secs_f64(),
-            r.tested.status
-        );
-    }
-    if !failures.is_empty() {
-        let mut msg = format!(
-            "{} of {} AOT runs differ from qemu:\n",
-            failures.len(),
-            results.len()
-        );
-        for f in failures {
-            msg.push_str(&f.report());
-        }
-        panic!("{msg}");
-    }
+    report_results(&results, "AOT");
 }
 
 #[test]

@@ -132,35 +132,10 @@ fn busybox_image_matches_qemu() {
     let tested = parallel_map(&cases, 2, |c| {
         run_in_temp_dir(&vmrun, &[], c, DEFAULT_TIMEOUT)
     });
-    let mut report = String::new();
-    let mut failed = 0;
-    for (c, (r, t)) in cases.iter().zip(references.into_iter().zip(tested)) {
-        let differences = compare(&r, &t);
-        say!(
-            "  {} {:<40} {}",
-            if differences.is_empty() {
-                "ok  "
-            } else {
-                "FAIL"
-            },
-            c.label,
-            t.status
-        );
-        if !differences.is_empty() {
-            failed += 1;
-            report += &CaseResult {
-                case: c.clone(),
-                tier: "aot".into(),
-                reference: r,
-                tested: t,
-                differences,
-            }
-            .report();
-        }
-    }
-    assert!(
-        failed == 0,
-        "{failed} of {} busybox image runs differ from qemu-aarch64:\n{report}",
-        cases.len()
-    );
+    let results: Vec<CaseResult> = cases
+        .iter()
+        .zip(references.iter().zip(tested))
+        .map(|(c, (reference, tested))| CaseResult::new(c, "aot", reference, tested))
+        .collect();
+    report_results(&results, "busybox image");
 }

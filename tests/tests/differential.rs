@@ -34,9 +34,7 @@ fn differential_qemu_vs_vmrun() {
         say!("differential: SKIPPED: no vmrun binary (cargo build --release -p vmrun)");
         return;
     };
-    if let Ok(filter) = std::env::var("VMC_DIFF_FILTER") {
-        cases.retain(|c| c.label.contains(&filter));
-    }
+    retain_filtered(&mut cases);
     let tiers = tiers_from_env();
     let timeout = std::env::var("VMC_DIFF_TIMEOUT")
         .ok()

@@ -69,9 +69,7 @@ fn profiled_runs_and_pgo_images_match_qemu() {
             PGO_PROGRAMS.iter().any(|p| file == format!("{p}-O2"))
         })
         .collect();
-    if let Ok(filter) = std::env::var("VMC_DIFF_FILTER") {
-        cases.retain(|c| c.label.contains(&filter));
-    }
+    retain_filtered(&mut cases);
     if cases.is_empty() {
         say!("pgo differential: SKIPPED: no guest binaries (run tests/guests/build.sh)");
         return;

@@ -23,7 +23,7 @@ pub fn key(guest: &[u8], options: &str) -> String {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    vmc_profiles::hex(&h.finalize().into())
 }
 
 /// A cache directory.

@@ -59,10 +59,7 @@ pub fn compiler_version() -> String {
 
 /// Hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    vmc_profiles::hex(&vmc_profiles::sha256(bytes))
 }
 
 /// The optional host CPU features (Cranelift `has_*` flags) this host has; images record

@@ -47,9 +47,8 @@ pub struct Guide {
     counts: InsnCounts,
     /// Hot targets of each indirect branch, hottest first.
     hot_targets: HashMap<u64, Vec<u64>>,
-    /// Every target any indirect branch reached.
-    indirect_targets: Vec<u64>,
-    entries: Vec<u64>,
+    /// Discovery roots: every indirect-branch target and run-time entry.
+    hints: Hints,
 }
 
 impl Guide {
@@ -76,8 +75,10 @@ impl Guide {
         Guide {
             counts: profile.insn_counts(),
             hot_targets,
-            indirect_targets,
-            entries: profile.entries.iter().copied().collect(),
+            hints: Hints {
+                indirect_targets,
+                entries: profile.entries.iter().copied().collect(),
+            },
         }
     }
 
@@ -87,11 +88,8 @@ impl Guide {
     }
 
     /// Roots for discovery.
-    pub fn hints(&self) -> Hints {
-        Hints {
-            indirect_targets: self.indirect_targets.clone(),
-            entries: self.entries.clone(),
-        }
+    pub fn hints(&self) -> &Hints {
+        &self.hints
     }
 
     /// Hot targets of the indirect branch at `site`, hottest first.
@@ -103,23 +101,20 @@ impl Guide {
 /// Where a hot path may continue from `b`, inside a grown region.
 fn hot_successors(b: &Block, guide: &Guide, tables: &HashMap<u64, Vec<u64>>) -> Vec<u64> {
     let mut out = super::translate::successors(b, tables);
-    let site = b.last_insn_pc().unwrap_or(b.pc);
-    let next = b.guest_range().end;
     match b.ops.last() {
         Some(Op::Jump {
             target,
             kind: BranchKind::Call,
-        }) => out.extend([*target, next]),
+        }) => out.push(*target),
         // Calls and computed jumps; a return's targets are its callers, which would pull
         // every caller into every callee.
         Some(Op::JumpReg { kind, .. }) if *kind != BranchKind::Return => {
-            out.extend(guide.hot_targets(site));
-            if *kind == BranchKind::Call {
-                out.push(next);
-            }
+            out.extend(guide.hot_targets(b.last_insn_pc().unwrap_or(b.pc)));
         }
         _ => {}
     }
+    // A callee taken in returns inside the region.
+    out.extend(b.return_site());
     out
 }
 

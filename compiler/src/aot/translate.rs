@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use super::discover::{discover, discover_with, DiscoverError, Discovery};
 use super::image::{self, ImageStats, Map, Meta, RegionEntry};
 use super::pgo::{self, Guide};
-use crate::ir::{Block, BranchKind, Op};
+use crate::ir::{Block, Op};
 use crate::layout;
 use crate::lower::{self, Callee, Env, Region};
 
@@ -90,7 +90,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         None => None,
     };
     let disc = match &guide {
-        Some(g) => discover_with(guest, &g.hints())?,
+        Some(g) => discover_with(guest, g.hints())?,
         None => discover(guest)?,
     };
     let discover_time = t0.elapsed();
@@ -257,17 +257,15 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
     }
     stats.regions = map.regions.len() as u64;
     stats.profile_entries = disc.stats.profile_entries;
-    stats.duplicated_blocks = regions.iter().map(|r| r.len() as u64).sum::<u64>()
-        - stats
-            .blocks
-            .min(regions.iter().map(|r| r.len() as u64).sum::<u64>());
+    let translated: u64 = regions.iter().map(|r| r.len() as u64).sum();
+    stats.duplicated_blocks = translated.saturating_sub(stats.blocks);
     map.regions.sort_by_key(|r| r.pc);
     let mut meta = Meta::new(guest, name, disc.entry, disc.bias);
     meta.stats = stats;
     meta.profile_sha256 = opts
         .profile
         .as_ref()
-        .map(|p| vmc_profiles::hex(&vmc_profiles::sha256(&p.encode())));
+        .map(|p| vmc_profiles::hex(&p.digest()));
 
     let mut product = module.finish();
     let meta_json =
@@ -409,22 +407,7 @@ fn compile_region(
     // Inlined calls return inside the region: a guest return may go to any of their
     // return sites (the switch compares the address, so extra candidates are harmless).
     let return_sites = if shared.guide.is_some() {
-        blocks
-            .iter()
-            .filter(|b| {
-                matches!(
-                    b.ops.last(),
-                    Some(Op::Jump {
-                        kind: BranchKind::Call,
-                        ..
-                    }) | Some(Op::JumpReg {
-                        kind: BranchKind::Call,
-                        ..
-                    })
-                )
-            })
-            .map(|b| b.guest_range().end)
-            .collect()
+        blocks.iter().filter_map(|b| b.return_site()).collect()
     } else {
         Vec::new()
     };
@@ -502,7 +485,8 @@ fn guided_regions(
 ) -> Vec<Vec<usize>> {
     let known: HashSet<u64> = disc.blocks.iter().map(|b| b.pc).collect();
     let mut extra = HashSet::new();
-    for round in 0.. {
+    let mut round = 0;
+    loop {
         let base = partition_with(disc, &extra);
         let heads: HashSet<u64> = base.iter().map(|r| disc.blocks[r[0]].pc).collect();
         let grown = pgo::grow(disc, base, guide, tables);
@@ -510,14 +494,16 @@ fn guided_regions(
             .iter()
             .flat_map(|r| {
                 let blocks: Vec<&Block> = r.iter().map(|&i| &disc.blocks[i]).collect();
-                let mut out = crate::ir::exit_targets(&blocks);
+                let inside: HashSet<u64> = blocks.iter().map(|b| b.pc).collect();
                 // Jump-table targets the region left out leave through the indirect table.
-                for b in &blocks {
-                    if let Some(t) = b.last_insn_pc().and_then(|pc| tables.get(&pc)) {
-                        out.extend(t.iter().filter(|t| !blocks.iter().any(|b| b.pc == **t)));
-                    }
-                }
-                out
+                let left_out = blocks
+                    .iter()
+                    .filter_map(|b| b.last_insn_pc().and_then(|pc| tables.get(&pc)))
+                    .flatten()
+                    .filter(|t| !inside.contains(t))
+                    .copied()
+                    .collect::<Vec<u64>>();
+                crate::ir::exit_targets(&blocks).into_iter().chain(left_out)
             })
             .filter(|t| known.contains(t) && !heads.contains(t) && !extra.contains(t))
             .collect();
@@ -529,8 +515,8 @@ fn guided_regions(
             return grown;
         }
         extra.extend(missing);
+        round += 1;
     }
-    unreachable!("the loop returns")
 }
 
 /// [`partition`] with `extra` addresses heading regions too.
@@ -561,21 +547,12 @@ fn partition_with(disc: &Discovery, extra: &HashSet<u64>) -> Vec<Vec<usize>> {
     // System-call continuations and return sites are entered from the dispatcher (even when
     // a jump table reaches them too).
     for b in blocks {
-        if matches!(
-            b.ops.last(),
-            Some(Op::Syscall { .. })
-                | Some(Op::Jump {
-                    kind: BranchKind::Call,
-                    ..
-                })
-                | Some(Op::JumpReg {
-                    kind: BranchKind::Call,
-                    ..
-                })
-        ) {
-            if let Some(&i) = index.get(&b.guest_range().end) {
-                head[i] = true;
-            }
+        let next = match b.ops.last() {
+            Some(Op::Syscall { next }) => Some(*next),
+            _ => b.return_site(),
+        };
+        if let Some(&i) = next.and_then(|pc| index.get(&pc)) {
+            head[i] = true;
         }
     }
     const FREE: usize = usize::MAX;

@@ -292,9 +292,9 @@ fn translate_one(
             return s;
         }
     };
-    s.sha256 = Some(image::sha256_hex(&guest));
-    // The profiles recorded from this input, merged.
     let digest = vmc_profiles::sha256(&guest);
+    s.sha256 = Some(vmc_profiles::hex(&digest));
+    // The profiles recorded from this input, merged.
     let mut guide: Option<Profile> = None;
     for (_, p) in profiles.iter().filter(|(_, p)| p.guest_sha256 == digest) {
         match &mut guide {
@@ -308,10 +308,7 @@ fn translate_one(
         }
     }
     let options_key = guide.as_ref().map_or(String::new(), |p| {
-        format!(
-            "profile:{}",
-            vmc_profiles::hex(&vmc_profiles::sha256(&p.encode()))
-        )
+        format!("profile:{}", vmc_profiles::hex(&p.digest()))
     });
     let opts = &Options {
         profile: guide.map(std::sync::Arc::new),

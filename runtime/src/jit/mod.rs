@@ -227,14 +227,10 @@ pub struct Job {
     pub pc: u64,
     /// The region's blocks, entry first.
     pub blocks: Vec<Arc<Block>>,
-    /// Chain slots of its exit targets.
-    pub slots: HashMap<u64, u32>,
+    /// Its lowering environment: chain slots of its exit targets, profile counters.
+    pub env: JitEnv,
     /// Code-cache generation when the job was made (stale results are dropped).
     pub generation: u64,
-    /// Profile counters of its blocks (see [`JitEnv::counters`]).
-    pub counters: HashMap<u64, u64>,
-    /// Whether to report indirect-branch targets.
-    pub profiling: bool,
 }
 
 /// A finished background compile.
@@ -269,11 +265,7 @@ impl Background {
             .spawn(move || {
                 for job in jobs_rx {
                     let blocks: Vec<&Block> = job.blocks.iter().map(|b| &**b).collect();
-                    let mut env = JitEnv {
-                        slots: job.slots,
-                        counters: job.counters,
-                        profiling: job.profiling,
-                    };
+                    let mut env = job.env;
                     let result = compiler.compile(&blocks, &mut env);
                     let done = Done {
                         pc: job.pc,
