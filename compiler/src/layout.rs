@@ -28,15 +28,18 @@ pub mod perm {
     pub const CODE: u8 = 8;
     /// Mapped at all (a PROT_NONE mapping is mapped but inaccessible).
     pub const MAPPED: u8 = 16;
+    /// Derived: this page and the next are readable (inline loads need no crossing check).
+    pub const SPAN_R: u8 = 32;
+    /// Derived: this page and the next are writable and neither holds translated code.
+    pub const SPAN_W: u8 = 64;
 }
 
 /// The lowering configuration matching this layout.
 pub fn lower_config() -> LowerConfig {
     LowerConfig {
         guest_space: GUEST_SPACE,
-        perm_read: perm::R,
-        perm_write: perm::W,
-        perm_code: perm::CODE,
+        span_read: perm::SPAN_R,
+        span_write: perm::SPAN_W,
     }
 }
 
@@ -58,6 +61,8 @@ pub fn host_isa(optimize: bool) -> Result<OwnedTargetIsa, String> {
     set(&mut flags, "enable_verifier", verify)?;
     set(&mut flags, "unwind_info", "false")?;
     set(&mut flags, "preserve_frame_pointers", "true")?;
+    // r15 holds the JIT context everywhere (lower::Lower::ctx).
+    set(&mut flags, "enable_pinned_reg", "true")?;
     cranelift_native::builder()
         .map_err(|e| e.to_string())?
         .finish(settings::Flags::new(flags))

@@ -129,6 +129,10 @@ pub enum Callee {
     StoreVec,
     /// `helper(ctx, cpu, helper, insn) -> 0 | 1 (fault)`.
     Helper,
+    /// The same helper called from the cold path of an inline fast path (an FP operation
+    /// whose result needs the exact FPSR flags): with `preserve_all`, so the values that
+    /// the hot path keeps across it stay in host registers.
+    HelperCold,
     /// `profile_indirect(ctx, site, target, kind) -> 0`: records that the indirect branch at
     /// guest address `site` went to `target` (kind: 0 jump, 1 call, 2 return). Emitted only
     /// when [`Env::profiling`] says so.
@@ -140,7 +144,8 @@ impl Callee {
     /// [`JitContext::ret`] (Cranelift's `preserve_all` convention). The memory slow paths do:
     /// they sit on cold paths that rejoin hot loops, and a call clobbering the caller-saved
     /// registers would force every value live across the loop into callee-saved registers
-    /// or stack slots. Helpers are called often and keep the C convention.
+    /// or stack slots. Helpers the hot path calls keep the C convention; the cold fallbacks
+    /// of inline FP paths ([`Callee::HelperCold`]) preserve all.
     pub fn preserves_all(self) -> bool {
         !matches!(self, Callee::Helper)
     }
@@ -148,7 +153,7 @@ impl Callee {
     fn params(self) -> usize {
         match self {
             Callee::Load => 3,
-            Callee::Store | Callee::Helper | Callee::ProfileIndirect => 4,
+            Callee::Store | Callee::Helper | Callee::HelperCold | Callee::ProfileIndirect => 4,
             Callee::LoadVec | Callee::StoreVec => 5,
         }
     }
@@ -183,6 +188,14 @@ pub trait Env {
     fn is_cold(&self, _pc: u64) -> bool {
         false
     }
+    /// Whether guest loads check only the address-space bound and let the host MMU refuse
+    /// unreadable pages (the runtime mirrors guest read permission in host protections and
+    /// turns such a host fault into the guest's death by SIGSEGV). Faster, but the fault is
+    /// not precise (guest registers are not recoverable), so the runtime uses it only while
+    /// the guest has no SIGSEGV handler; otherwise loads check the page table.
+    fn host_fault_loads(&self) -> bool {
+        false
+    }
 }
 
 /// Lowering parameters.
@@ -190,12 +203,10 @@ pub trait Env {
 pub struct LowerConfig {
     /// Size of the guest address space (accesses at or above it fault).
     pub guest_space: u64,
-    /// Permission bits of the page table (must match the runtime's).
-    pub perm_read: u8,
-    /// Write permission bit.
-    pub perm_write: u8,
-    /// "Holds translated code" bit.
-    pub perm_code: u8,
+    /// Page-table bit (must match the runtime's): this page and the next are readable.
+    pub span_read: u8,
+    /// Page-table bit: this page and the next are writable and hold no translated code.
+    pub span_write: u8,
 }
 
 /// A translation unit: IR blocks, the first being the entry.
@@ -285,9 +296,6 @@ struct Lower<'a, 'f, E: Env> {
     env: &'a mut E,
     cfg: LowerConfig,
     cpu: Value,
-    ctx: Value,
-    mem_base: Value,
-    perms: Value,
     vars: [Variable; NREGS],
     tracked: [bool; NREGS],
     written: [bool; NREGS],
@@ -318,6 +326,8 @@ struct Lower<'a, 'f, E: Env> {
     fault_common: Option<ir::Block>,
     /// The host has a native fused multiply-add (FMADD & co. may be inline).
     has_fma: bool,
+    /// Loads rely on the host MMU ([`Env::host_fault_loads`]).
+    host_fault_loads: bool,
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -350,19 +360,6 @@ pub fn lower_region<E: Env>(
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     let cpu = b.block_params(entry)[0];
-    let ctx = b.block_params(entry)[1];
-    let mem_base = b.ins().load(
-        types::I64,
-        state_flags(),
-        ctx,
-        offset_of!(JitContext, mem_base) as i32,
-    );
-    let perms = b.ins().load(
-        types::I64,
-        state_flags(),
-        ctx,
-        offset_of!(JitContext, perms) as i32,
-    );
     let vars: [Variable; NREGS] = std::array::from_fn(|_| b.declare_var(types::I64));
     let smc = b.declare_var(types::I8);
     let zero8 = b.ins().iconst(types::I8, 0);
@@ -410,6 +407,7 @@ pub fn lower_region<E: Env>(
     }
 
     let has_fma = isa.has_native_fma();
+    let host_fault_loads = env.host_fault_loads();
     // Which registers the region reads or writes.
     let mut tracked = [false; NREGS];
     let mut written = [false; NREGS];
@@ -465,9 +463,6 @@ pub fn lower_region<E: Env>(
         env,
         cfg,
         cpu,
-        ctx,
-        mem_base,
-        perms,
         vars,
         tracked,
         written,
@@ -491,6 +486,7 @@ pub fn lower_region<E: Env>(
         region_entry: region.blocks[0].pc,
         fault_common: None,
         has_fma,
+        host_fault_loads,
     };
     let mut done = std::collections::HashSet::new();
     for blk in region.blocks {
@@ -547,6 +543,21 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
+    /// The JIT context: Cranelift's pinned register (r15 on x86-64), which the runtime's
+    /// entry sets and every region and callee keeps, so the context takes no allocatable
+    /// register and is never spilled.
+    fn ctx(&mut self) -> Value {
+        self.b.ins().get_pinned_reg(types::I64)
+    }
+
+    /// A field of the context, loaded where it is used (a short live range).
+    fn ctx_field(&mut self, off: usize) -> Value {
+        let ctx = self.ctx();
+        self.b
+            .ins()
+            .load(types::I64, state_flags(), ctx, off as i32)
+    }
+
     fn callee_sig(&mut self, c: Callee) -> ir::SigRef {
         if let Some(s) = self.callee_sigs.get(&c) {
             return *s;
@@ -562,7 +573,7 @@ impl<E: Env> Lower<'_, '_, E> {
         let inst = self.b.ins().call_indirect(sig, f, args);
         if c.preserves_all() {
             // The result comes back through the context.
-            let ctx = self.ctx;
+            let ctx = self.ctx();
             self.b.ins().load(
                 types::I64,
                 state_flags(),
@@ -626,12 +637,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.set_pc(pc);
         match self.env.chain_slot(target) {
             Some(slot) => {
-                let table = self.b.ins().load(
-                    types::I64,
-                    state_flags(),
-                    self.ctx,
-                    offset_of!(JitContext, chain) as i32,
-                );
+                let table = self.ctx_field(offset_of!(JitContext, chain));
                 let code = self.b.ins().load(
                     types::I64,
                     MemFlagsData::new().with_notrap(),
@@ -642,7 +648,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 let back = self.b.create_block();
                 self.b.ins().brif(code, chained, &[], back, &[]);
                 self.b.switch_to_block(chained);
-                let (cpu, ctx, sig) = (self.cpu, self.ctx, self.region_sig);
+                let (cpu, ctx, sig) = (self.cpu, self.ctx(), self.region_sig);
                 self.b.ins().return_call_indirect(sig, code, &[cpu, ctx]);
                 self.b.switch_to_block(back);
                 self.ret(exit::CONTINUE);
@@ -681,12 +687,7 @@ impl<E: Env> Lower<'_, '_, E> {
     /// indirect-branch table tail-calls the target's translation, a miss returns to the
     /// dispatcher.
     fn indirect_exit(&mut self, target: Value) {
-        let table = self.b.ins().load(
-            types::I64,
-            state_flags(),
-            self.ctx,
-            offset_of!(JitContext, indirect) as i32,
-        );
+        let table = self.ctx_field(offset_of!(JitContext, indirect));
         let idx = self.b.ins().ushr_imm_u(target, 2);
         let idx = self.b.ins().band_imm_u(idx, (INDIRECT_ENTRIES - 1) as i64);
         let off = self.b.ins().ishl_imm_u(idx, 4);
@@ -704,7 +705,7 @@ impl<E: Env> Lower<'_, '_, E> {
             .b
             .ins()
             .load(types::I64, MemFlagsData::new().with_notrap(), entry, 8);
-        let (cpu, ctx, sig) = (self.cpu, self.ctx, self.region_sig);
+        let (cpu, ctx, sig) = (self.cpu, self.ctx(), self.region_sig);
         self.b.ins().return_call_indirect(sig, code, &[cpu, ctx]);
         self.b.switch_to_block(back);
         self.ret(exit::CONTINUE);
@@ -755,16 +756,10 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// Emits the inline check of `[addr, addr+size)` for `need` (under `mask`); switches to
     /// the fast block and returns (fast, slow) blocks. The caller fills both.
-    fn check_access(
-        &mut self,
-        addr: Value,
-        size: u8,
-        mask: u8,
-        need: u8,
-    ) -> (ir::Block, ir::Block) {
+    fn check_access(&mut self, addr: Value, span_bit: u8) -> (ir::Block, ir::Block) {
         // page < pages  (one compare with a 32-bit immediate; also bounds the table index)
-        // perms[page] & mask == need
-        // (addr & 0xfff) <= 4096 - size  (no page crossing; nothing to check for bytes)
+        // perms[page] & span_bit != 0  (the bit covers this page and the next, so an access
+        // of up to 16 bytes starting in the page needs no page-crossing check)
         let inrange = self.b.create_block();
         let fast = self.b.create_block();
         let slow = self.b.create_block();
@@ -777,50 +772,65 @@ impl<E: Env> Lower<'_, '_, E> {
             .icmp_imm_u(IntCC::UnsignedLessThan, page, pages);
         self.b.ins().brif(ok, inrange, &[], slow, &[]);
         self.b.switch_to_block(inrange);
-        let entry = self.b.ins().iadd(self.perms, page);
+        let perms = self.ctx_field(offset_of!(JitContext, perms));
+        let entry = self.b.ins().iadd(perms, page);
         let p = self
             .b
             .ins()
             .uload8(types::I32, MemFlagsData::new().with_notrap(), entry, 0);
-        let m = self.b.ins().band_imm_u(p, mask as i64);
-        let ok1 = self.b.ins().icmp_imm_u(IntCC::Equal, m, need as i64);
-        if size == 1 {
-            self.b.ins().brif(ok1, fast, &[], slow, &[]);
-        } else {
-            let aligned = self.b.create_block();
-            self.b.ins().brif(ok1, aligned, &[], slow, &[]);
-            self.b.switch_to_block(aligned);
-            let off = self.b.ins().band_imm_u(addr, 0xfff);
-            let ok2 =
-                self.b
-                    .ins()
-                    .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, off, 4096 - size as i64);
-            self.b.ins().brif(ok2, fast, &[], slow, &[]);
-        }
+        let m = self.b.ins().band_imm_u(p, span_bit as i64);
+        self.b.ins().brif(m, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
         (fast, slow)
     }
 
+    /// The check before a guest load: with host-fault loads only the address-space bound
+    /// (the host MMU refuses unreadable pages; see [`Env::host_fault_loads`]), else the
+    /// page table.
+    fn check_load(&mut self, addr: Value) -> (ir::Block, ir::Block) {
+        if !self.host_fault_loads {
+            return self.check_access(addr, self.cfg.span_read);
+        }
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let limit = self.b.ins().iconst(types::I64, self.cfg.guest_space as i64);
+        let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, addr, limit);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        (fast, slow)
+    }
+
+    /// Flags of a guest load's fast path: it may trap when loads rely on the host MMU.
+    fn load_flags(&self) -> MemFlagsData {
+        if self.host_fault_loads {
+            MemFlagsData::new()
+        } else {
+            mem_flags()
+        }
+    }
+
     fn host_addr(&mut self, addr: Value) -> Value {
-        self.b.ins().iadd(self.mem_base, addr)
+        let base = self.ctx_field(offset_of!(JitContext, mem_base));
+        self.b.ins().iadd(base, addr)
     }
 
     fn load(&mut self, addr: Value, size: u8) -> Value {
-        let r = self.cfg.perm_read;
-        let (_, slow) = self.check_access(addr, size, r, r);
+        let (_, slow) = self.check_load(addr);
         let join = self.b.create_block();
         let result = self.b.append_block_param(join, types::I64);
         let host = self.host_addr(addr);
+        let f = self.load_flags();
         let v = match size {
-            1 => self.b.ins().uload8(types::I64, mem_flags(), host, 0),
-            2 => self.b.ins().uload16(types::I64, mem_flags(), host, 0),
-            4 => self.b.ins().uload32(mem_flags(), host, 0),
-            _ => self.b.ins().load(types::I64, mem_flags(), host, 0),
+            1 => self.b.ins().uload8(types::I64, f, host, 0),
+            2 => self.b.ins().uload16(types::I64, f, host, 0),
+            4 => self.b.ins().uload32(f, host, 0),
+            _ => self.b.ins().load(types::I64, f, host, 0),
         };
         self.b.ins().jump(join, &[v.into()]);
         self.b.switch_to_block(slow);
         let sz = self.iconst(types::I64, size as u64);
-        let ctx = self.ctx;
+        let ctx = self.ctx();
         let v = self.call(Callee::Load, &[ctx, addr, sz]);
         let status = self.b.ins().load(
             types::I64,
@@ -853,8 +863,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn store(&mut self, addr: Value, val: Value, size: u8) {
-        let (w, c) = (self.cfg.perm_write, self.cfg.perm_code);
-        let (_, slow) = self.check_access(addr, size, w | c, w);
+        let (_, slow) = self.check_access(addr, self.cfg.span_write);
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         match size {
@@ -866,30 +875,30 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
         let sz = self.iconst(types::I64, size as u64);
-        let ctx = self.ctx;
+        let ctx = self.ctx();
         let status = self.call(Callee::Store, &[ctx, addr, sz, val]);
         self.store_status(status, join);
         self.b.switch_to_block(join);
     }
 
     fn load_vec(&mut self, reg: u8, addr: Value, size: u8) {
-        let r = self.cfg.perm_read;
-        let (_, slow) = self.check_access(addr, size, r, r);
+        let (_, slow) = self.check_load(addr);
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         let off = vreg_offset(reg);
+        let f = self.load_flags();
         let (lo, hi) = match size {
             16 => {
-                let lo = self.b.ins().load(types::I64, mem_flags(), host, 0);
-                let hi = self.b.ins().load(types::I64, mem_flags(), host, 8);
+                let lo = self.b.ins().load(types::I64, f, host, 0);
+                let hi = self.b.ins().load(types::I64, f, host, 8);
                 (lo, hi)
             }
             _ => {
                 let lo = match size {
-                    1 => self.b.ins().uload8(types::I64, mem_flags(), host, 0),
-                    2 => self.b.ins().uload16(types::I64, mem_flags(), host, 0),
-                    4 => self.b.ins().uload32(mem_flags(), host, 0),
-                    _ => self.b.ins().load(types::I64, mem_flags(), host, 0),
+                    1 => self.b.ins().uload8(types::I64, f, host, 0),
+                    2 => self.b.ins().uload16(types::I64, f, host, 0),
+                    4 => self.b.ins().uload32(f, host, 0),
+                    _ => self.b.ins().load(types::I64, f, host, 0),
                 };
                 (lo, self.b.ins().iconst(types::I64, 0))
             }
@@ -900,7 +909,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.switch_to_block(slow);
         let sz = self.iconst(types::I64, size as u64);
         let rg = self.iconst(types::I64, reg as u64);
-        let (ctx, cpu) = (self.ctx, self.cpu);
+        let (ctx, cpu) = (self.ctx(), self.cpu);
         let status = self.call(Callee::LoadVec, &[ctx, cpu, addr, sz, rg]);
         let fault = self.fault_block();
         self.b.ins().brif(status, fault, &[], join, &[]);
@@ -908,8 +917,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn store_vec(&mut self, reg: u8, addr: Value, size: u8) {
-        let (w, c) = (self.cfg.perm_write, self.cfg.perm_code);
-        let (_, slow) = self.check_access(addr, size, w | c, w);
+        let (_, slow) = self.check_access(addr, self.cfg.span_write);
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         let off = vreg_offset(reg);
@@ -931,7 +939,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.switch_to_block(slow);
         let sz = self.iconst(types::I64, size as u64);
         let rg = self.iconst(types::I64, reg as u64);
-        let (ctx, cpu) = (self.ctx, self.cpu);
+        let (ctx, cpu) = (self.ctx(), self.cpu);
         let status = self.call(Callee::StoreVec, &[ctx, cpu, addr, sz, rg]);
         self.store_status(status, join);
         self.b.switch_to_block(join);
@@ -1461,7 +1469,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 Op::JumpReg { target, kind } => {
                     let t = self.t(target);
                     if self.env.profiling() {
-                        let ctx = self.ctx;
+                        let ctx = self.ctx();
                         let site = self.iconst(types::I64, self.cur_pc);
                         let k = self.iconst(types::I64, kind as u64);
                         self.call(Callee::ProfileIndirect, &[ctx, site, t, k]);
@@ -1504,7 +1512,7 @@ impl<E: Env> Lower<'_, '_, E> {
                     self.set_pc(pcv);
                     let k = self.iconst(types::I64, trap_code(kind));
                     let w = self.iconst(types::I64, insn as u64);
-                    let ctx = self.ctx;
+                    let ctx = self.ctx();
                     self.b.ins().store(
                         state_flags(),
                         k,
@@ -1546,6 +1554,15 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn call_helper(&mut self, helper: &'static Helper, insn: u32) {
+        self.call_helper_via(Callee::Helper, helper, insn);
+    }
+
+    /// Calls `helper` from the cold path of an inline fast path ([`Callee::HelperCold`]).
+    fn call_helper_cold(&mut self, helper: &'static Helper, insn: u32) {
+        self.call_helper_via(Callee::HelperCold, helper, insn);
+    }
+
+    fn call_helper_via(&mut self, callee: Callee, helper: &'static Helper, insn: u32) {
         if helper.gpr {
             self.spill();
         }
@@ -1553,8 +1570,8 @@ impl<E: Env> Lower<'_, '_, E> {
         self.set_pc(pc);
         let h = self.env.helper(&mut self.b, helper);
         let w = self.iconst(types::I64, insn as u64);
-        let (ctx, cpu) = (self.ctx, self.cpu);
-        let status = self.call(Callee::Helper, &[ctx, cpu, h, w]);
+        let (ctx, cpu) = (self.ctx(), self.cpu);
+        let status = self.call(callee, &[ctx, cpu, h, w]);
         let fault = if helper.gpr {
             // The helper may have written registers before faulting: state is in memory.
             self.defer(Deferred::Return(exit::FAULT))

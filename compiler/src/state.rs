@@ -3,8 +3,9 @@
 //! Its layout is an ABI: translated code addresses fields by offset and AOT images record
 //! [`CPU_STATE_ABI_VERSION`]. Change a field and the version must change with it.
 
-/// Version of the [`CpuState`] layout; recorded in AOT images.
-pub const CPU_STATE_ABI_VERSION: u32 = 1;
+/// Version of the contract between translated code and the runtime: the [`CpuState`]
+/// layout, the page-table bits of `layout::perm` and how loads fault; recorded in AOT images.
+pub const CPU_STATE_ABI_VERSION: u32 = 2;
 
 /// Index of SP in [`CpuState::x`] (register number 31 in "SP" contexts).
 pub const SP: usize = 31;

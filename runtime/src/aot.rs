@@ -69,6 +69,13 @@ unsafe impl Send for AotCode {}
 // SAFETY: as above: nothing mutates it after `load` returns.
 unsafe impl Sync for AotCode {}
 
+impl AotCode {
+    /// Host address range of the image's code.
+    pub fn host_range(&self) -> (u64, u64) {
+        (self.base as u64, self.base as u64 + self.len as u64)
+    }
+}
+
 impl std::fmt::Debug for AotCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

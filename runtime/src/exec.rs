@@ -9,6 +9,7 @@ use vmc_compiler::ir::{Block, TrapKind};
 use vmc_compiler::lower::JitContext;
 use vmc_compiler::mem::Fault;
 
+use crate::jit::fault;
 use crate::jit::slow::SlowState;
 use crate::process::Process;
 use crate::syscalls::{self, SysResult};
@@ -121,6 +122,8 @@ impl Process {
             indirect: cache.indirect_table(),
             ..Default::default()
         };
+        let (lo, hi) = self.mem.host_range();
+        fault::set_sandbox(lo, hi);
         let mut dispatches = 0u64;
         let result = loop {
             if let Some(max) = opts.max_dispatches {
@@ -140,6 +143,12 @@ impl Process {
             }
             if let Some((s, e)) = self.mem.code_written.take() {
                 self.drop_translations(&mut cache, s, e);
+            }
+            if !cache.precise_loads() && self.handles_segv() {
+                // Translations so far let the host MMU refuse loads, which cannot be resumed
+                // in a guest handler: from now on loads check the page table.
+                cache.require_precise_loads();
+                self.drop_translations(&mut cache, 0, crate::memory::GUEST_SPACE);
             }
             cache.poll_background();
             let t0 = opts.timing.then(Instant::now);
@@ -167,9 +176,24 @@ impl Process {
                     // context until the translated code returns.
                     slow.mem = &mut self.mem;
                     ctx.runtime = &mut slow as *mut SlowState as u64;
-                    let r = enter(&mut self.cpu, &mut ctx, code);
+                    // SAFETY: `enter` and `code` are this cache's translated code; state and
+                    // context outlive the call.
+                    let r = unsafe { fault::enter(&mut self.cpu, &mut ctx, code, enter) };
                     if let Some(t0) = t0 {
                         timing.jit += t0.elapsed();
+                    }
+                    if r == fault::HOST_FAULT {
+                        // A load the guest may not do, refused by the host MMU: the guest
+                        // has no SIGSEGV handler (else loads are checked), so it dies.
+                        let addr = fault::fault_addr();
+                        break Termination::Signaled {
+                            signal: sig::SIGSEGV,
+                            reason: format!(
+                                "segmentation fault: read of address {addr:#x} in translated \
+                                 code entered at pc {:#x}",
+                                self.cpu.pc
+                            ),
+                        };
                     }
                     native_exit(r, &self.cpu, &ctx, slow.fault.take())
                 }

@@ -1,10 +1,13 @@
 //! The guest address space: one host reservation, guest address = offset into it.
 //!
-//! The whole guest range ([`GUEST_SPACE`] bytes) is reserved `PROT_NONE` up front; pages the
-//! guest maps are made accessible on the host, and every access is also checked against a
-//! per-page permission table. A guest address is never dereferenced unless it lies inside
-//! the reservation *and* is mapped with the right permission, so a wild guest pointer can
-//! only fault (becoming the guest's SIGSEGV), never reach host memory.
+//! The whole guest range ([`GUEST_SPACE`] bytes, plus a guard) is reserved `PROT_NONE` up
+//! front; pages the guest maps readable are made accessible on the host (so host protection
+//! mirrors guest read permission), and accesses are also checked against a per-page
+//! permission table. The runtime dereferences a guest address only after checking it against
+//! the table; translated code checks stores against the table and bounds every load to the
+//! reservation, where the host MMU refuses what the guest may not read (see
+//! `jit::fault`). A wild guest pointer can only fault (becoming the guest's SIGSEGV), never
+//! reach host memory.
 
 use vmc_compiler::mem::{Fault, Memory};
 
@@ -32,6 +35,25 @@ pub fn page_up(x: u64) -> u64 {
 /// Rounds down to a page boundary.
 pub fn page_down(x: u64) -> u64 {
     x & !(PAGE - 1)
+}
+
+/// Bytes reserved after the guest space, never accessible: an inline load of up to 16 bytes
+/// at any in-range address stays inside the reservation.
+pub const GUARD: u64 = 64 << 10;
+
+/// Bytes of host address space the guest reservation takes.
+pub const RESERVED: u64 = GUEST_SPACE + GUARD;
+
+/// The derived span bits of a page with permissions `p` followed by a page with `next`.
+fn span_bits(p: u8, next: u8) -> u8 {
+    let mut s = 0;
+    if p & next & perm::R != 0 {
+        s |= perm::SPAN_R;
+    }
+    if p & next & perm::W != 0 && (p | next) & perm::CODE == 0 {
+        s |= perm::SPAN_W;
+    }
+    s
 }
 
 /// Converts Linux PROT_* bits to [`perm`] bits.
@@ -63,9 +85,9 @@ unsafe impl Send for GuestMemory {}
 
 impl Drop for GuestMemory {
     fn drop(&mut self) {
-        // SAFETY: `base` is the start of our own GUEST_SPACE-byte mapping.
+        // SAFETY: `base` is the start of our own RESERVED-byte mapping.
         unsafe {
-            libc::munmap(self.base as *mut libc::c_void, GUEST_SPACE as usize);
+            libc::munmap(self.base as *mut libc::c_void, RESERVED as usize);
         }
     }
 }
@@ -77,7 +99,7 @@ impl GuestMemory {
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                GUEST_SPACE as usize,
+                RESERVED as usize,
                 libc::PROT_NONE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
@@ -85,10 +107,7 @@ impl GuestMemory {
             )
         };
         if p == libc::MAP_FAILED {
-            return Err(MemError::Reserve(
-                GUEST_SPACE,
-                std::io::Error::last_os_error(),
-            ));
+            return Err(MemError::Reserve(RESERVED, std::io::Error::last_os_error()));
         }
         Ok(GuestMemory {
             base: p as *mut u8,
@@ -119,6 +138,24 @@ impl GuestMemory {
         self.perms.get((addr / PAGE) as usize).copied().unwrap_or(0)
     }
 
+    /// Sets the permissions of a page range and re-derives the span bits it affects (its
+    /// own pages and the page before it).
+    fn set_perms(&mut self, pages: std::ops::Range<usize>, f: impl Fn(u8) -> u8) {
+        let spans = !(perm::SPAN_R | perm::SPAN_W);
+        for p in &mut self.perms[pages.clone()] {
+            *p = f(*p & spans);
+        }
+        for i in pages.start.saturating_sub(1)..pages.end {
+            let next = self.perms.get(i + 1).copied().unwrap_or(0);
+            self.perms[i] = self.perms[i] & spans | span_bits(self.perms[i], next);
+        }
+    }
+
+    /// Host address range of the reservation (for the host fault handler).
+    pub fn host_range(&self) -> (u64, u64) {
+        (self.base as u64, self.base as u64 + RESERVED)
+    }
+
     fn host_protect(&self, addr: u64, len: u64, accessible: bool) -> Result<(), MemError> {
         let prot = if accessible {
             libc::PROT_READ | libc::PROT_WRITE
@@ -144,9 +181,12 @@ impl GuestMemory {
         let (addr, len) = (page_down(addr), page_up(len));
         Self::check_range(addr, len)?;
         self.discard(addr, len);
-        self.host_protect(addr, len, true)?;
         let p = prot_to_perm(prot);
-        self.perms[(addr / PAGE) as usize..((addr + len) / PAGE) as usize].fill(p);
+        self.host_protect(addr, len, p & perm::R != 0)?;
+        self.set_perms(
+            (addr / PAGE) as usize..((addr + len) / PAGE) as usize,
+            |_| p,
+        );
         Ok(())
     }
 
@@ -177,7 +217,10 @@ impl GuestMemory {
         Self::check_range(addr, len)?;
         self.discard(addr, len);
         self.host_protect(addr, len, false)?;
-        self.perms[(addr / PAGE) as usize..((addr + len) / PAGE) as usize].fill(0);
+        self.set_perms(
+            (addr / PAGE) as usize..((addr + len) / PAGE) as usize,
+            |_| 0,
+        );
         Ok(())
     }
 
@@ -192,7 +235,10 @@ impl GuestMemory {
         {
             return Ok(false);
         }
-        self.perms[range].fill(prot_to_perm(prot));
+        let p = prot_to_perm(prot);
+        self.host_protect(addr, len, p & perm::R != 0)?;
+        // Translated code stays marked: the marks are about the contents, not the rights.
+        self.set_perms(range, |old| p | old & perm::CODE);
         Ok(true)
     }
 
@@ -231,13 +277,13 @@ impl GuestMemory {
     /// Marks the pages of `[addr, addr+len)` as holding translated code.
     pub fn mark_code(&mut self, addr: u64, len: u64) {
         let r = self.pages(addr, len);
-        self.perms[r].iter_mut().for_each(|p| *p |= perm::CODE);
+        self.set_perms(r, |p| p | perm::CODE);
     }
 
     /// Clears the translated-code marks of a range.
     pub fn clear_code(&mut self, addr: u64, len: u64) {
         let r = self.pages(addr, len);
-        self.perms[r].iter_mut().for_each(|p| *p &= !perm::CODE);
+        self.set_perms(r, |p| p & !perm::CODE);
     }
 
     /// Checks `[addr, addr+len)` against `need` and returns the host pointer.
@@ -291,8 +337,20 @@ impl GuestMemory {
     /// Writes bytes ignoring guest permissions (loader use), the range must be mapped.
     pub fn poke(&mut self, addr: u64, data: &[u8]) -> Result<(), Fault> {
         let p = self.check(addr, data.len() as u64, perm::MAPPED, true)?;
-        // SAFETY: checked: mapped pages are host-accessible.
+        // Unreadable guest pages are inaccessible on the host: open them for the copy.
+        let pages = self.pages(addr, data.len() as u64);
+        let closed: Vec<usize> = pages.filter(|&i| self.perms[i] & perm::R == 0).collect();
+        let fault = Fault::Segv { addr, write: true };
+        for &i in &closed {
+            self.host_protect(i as u64 * PAGE, PAGE, true)
+                .map_err(|_| fault)?;
+        }
+        // SAFETY: checked: mapped pages inside the reservation, host-accessible now.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+        for &i in &closed {
+            self.host_protect(i as u64 * PAGE, PAGE, false)
+                .map_err(|_| fault)?;
+        }
         Ok(())
     }
 

@@ -143,8 +143,7 @@ pub enum Runnable {
     Native(u64),
 }
 
-/// Signature of the entry trampoline.
-type Trampoline = extern "C" fn(*mut CpuState, *mut JitContext, u64) -> i64;
+use crate::jit::fault::{self, Trampoline};
 
 /// Translations by guest PC, and the JIT machinery.
 pub struct CodeCache {
@@ -173,6 +172,9 @@ pub struct CodeCache {
     aot_map: HashMap<u64, usize>,
     /// The profile being recorded, if any (translated code is then instrumented).
     profile: Option<Arc<Recorder>>,
+    /// Loads check the page table (the guest has a SIGSEGV handler, which needs precise
+    /// faults) instead of relying on the host MMU.
+    precise_loads: bool,
 }
 
 impl CodeCache {
@@ -222,7 +224,12 @@ impl CodeCache {
             aot,
             aot_map,
             profile,
+            precise_loads: false,
         };
+        if let Some(aot) = &cache.aot {
+            let (s, e) = aot.host_range();
+            fault::add_code_range(s, e);
+        }
         // Image code is entered through the JIT's trampoline, even with `--tier interp`.
         if cfg.mode != TierMode::Interp || cache.aot.is_some() {
             if let Err(e) = cache.start_jit() {
@@ -248,6 +255,9 @@ impl CodeCache {
             .alloc(&stub.code)
             .ok_or_else(|| jit::JitError::Host("code cache too small".into()))?;
         code.reserve_current();
+        fault::install();
+        let (s, e) = code.exec_range();
+        fault::add_code_range(s, e);
         // SAFETY: `addr` holds the trampoline just compiled for this host with the C ABI
         // signature `Trampoline`; the code memory stays mapped as long as this cache.
         self.trampoline = Some(unsafe { std::mem::transmute::<usize, Trampoline>(addr as usize) });
@@ -284,6 +294,18 @@ impl CodeCache {
                 self.aot_map.clear();
             }
         }
+    }
+
+    /// Whether translated loads check the page table (see [`CodeCache::require_precise_loads`]).
+    pub fn precise_loads(&self) -> bool {
+        self.precise_loads
+    }
+
+    /// From now on translates loads with page-table checks, so every guest fault is precise
+    /// (the guest installed a SIGSEGV handler). The caller then drops every translation
+    /// made before (image code included: it relies on the host MMU).
+    pub fn require_precise_loads(&mut self) {
+        self.precise_loads = true;
     }
 
     /// The active tier mode.
@@ -558,6 +580,7 @@ impl CodeCache {
             slots,
             counters,
             profiling: self.profile.is_some(),
+            host_fault_loads: !self.precise_loads,
         }
     }
 

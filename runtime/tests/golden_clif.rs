@@ -5,6 +5,8 @@
 //! ```text
 //! # free comment lines
 //! tier baseline            (or `opt`: the compiler configuration)
+//! loads precise            (optional: loads check the page table instead of relying on
+//!                           the host MMU, as while the guest has a SIGSEGV handler)
 //! at 0x400000
 //! d2800140   ; mov x0, #10   (words in hex, `;` starts a comment)
 //! ----
@@ -35,6 +37,7 @@ const SEPARATOR: &str = "----";
 struct Golden {
     header: String,
     tier: Tier,
+    precise_loads: bool,
     at: u64,
     words: Vec<u32>,
     expected: String,
@@ -54,6 +57,7 @@ fn parse(path: &Path) -> Result<Golden, String> {
     };
     let mut at = None;
     let mut tier = None;
+    let mut precise_loads = false;
     let mut words = Vec::new();
     for (n, line) in header.lines().enumerate() {
         let line = line.split(';').next().unwrap_or("").trim();
@@ -63,6 +67,10 @@ fn parse(path: &Path) -> Result<Golden, String> {
         if let Some(a) = line.strip_prefix("at ") {
             let a = a.trim().trim_start_matches("0x");
             at = Some(u64::from_str_radix(a, 16).map_err(|e| format!("line {}: {e}", n + 1))?);
+            continue;
+        }
+        if line == "loads precise" {
+            precise_loads = true;
             continue;
         }
         if let Some(t) = line.strip_prefix("tier ") {
@@ -87,6 +95,7 @@ fn parse(path: &Path) -> Result<Golden, String> {
     Ok(Golden {
         header,
         tier,
+        precise_loads,
         at,
         words,
         expected,
@@ -121,6 +130,7 @@ fn symbols(blocks: &[Block]) -> Vec<(u64, String)> {
         (Callee::LoadVec, "@slow::load_vec"),
         (Callee::StoreVec, "@slow::store_vec"),
         (Callee::Helper, "@slow::helper"),
+        (Callee::HelperCold, "@slow::helper_cold"),
         (Callee::ProfileIndirect, "@slow::profile_indirect"),
     ]
     .into_iter()
@@ -180,6 +190,7 @@ fn render(g: &Golden) -> Result<String, String> {
         slots,
         counters: Default::default(),
         profiling: false,
+        host_fault_loads: !g.precise_loads,
     };
     let func = comp.lower(&refs, &mut env);
     let text = normalize(&func.display().to_string(), &symbols(&blocks));

@@ -38,12 +38,13 @@ pub const REGION_PREFIX: &str = "vmc_g_";
 /// Prefix of helper symbols (followed by the helper's name).
 pub const HELPER_PREFIX: &str = "vmc_helper_";
 /// Runtime entry points and their symbol names.
-pub const CALLEES: [(Callee, &str); 6] = [
+pub const CALLEES: [(Callee, &str); 7] = [
     (Callee::Load, "vmc_rt_load"),
     (Callee::Store, "vmc_rt_store"),
     (Callee::LoadVec, "vmc_rt_load_vec"),
     (Callee::StoreVec, "vmc_rt_store_vec"),
     (Callee::Helper, "vmc_rt_helper"),
+    (Callee::HelperCold, "vmc_rt_helper_cold"),
     (Callee::ProfileIndirect, "vmc_rt_profile_indirect"),
 ];
 

@@ -387,6 +387,11 @@ impl Env for AotEnv<'_> {
     fn is_cold(&self, pc: u64) -> bool {
         self.shared.guide.is_some_and(|g| g.count(pc) == 0)
     }
+    /// Image code relies on the host MMU for loads; `vmrun` stops entering it once the
+    /// guest installs a SIGSEGV handler (the JIT then translates with checked loads).
+    fn host_fault_loads(&self) -> bool {
+        true
+    }
 
     fn chain_slot(&mut self, target: u64) -> Option<u32> {
         self.shared

@@ -500,7 +500,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.fk_static = fk_before;
         self.flags = flags_before;
         self.b.switch_to_block(slow_blk);
-        self.call_helper(helper, insn);
+        self.call_helper_cold(helper, insn);
         self.b.ins().jump(join, &[]);
         let fk_slow = self.fk_static;
         self.b.switch_to_block(join);

@@ -27,6 +27,11 @@ impl Drop for CodeMemory {
 }
 
 impl CodeMemory {
+    /// Host address range of the executable mapping.
+    pub fn exec_range(&self) -> (u64, u64) {
+        (self.rx as u64, self.rx as u64 + self.size as u64)
+    }
+
     /// Maps `size` bytes (rounded up to pages).
     pub fn new(size: usize) -> io::Result<CodeMemory> {
         let size = (size.max(1 << 16) + 0xfff) & !0xfff;

@@ -9,6 +9,7 @@
 //! translated code calls for anything but the fast path of a memory access.
 
 pub mod code;
+pub mod fault;
 pub mod slow;
 
 use std::collections::HashMap;
@@ -60,6 +61,8 @@ pub struct JitEnv {
     pub counters: HashMap<u64, u64>,
     /// Whether indirect branches report their targets to the profile.
     pub profiling: bool,
+    /// Whether loads rely on the host MMU ([`lower::Env::host_fault_loads`]).
+    pub host_fault_loads: bool,
 }
 
 impl lower::Env for JitEnv {
@@ -81,6 +84,9 @@ impl lower::Env for JitEnv {
     }
     fn profiling(&self) -> bool {
         self.profiling
+    }
+    fn host_fault_loads(&self) -> bool {
+        self.host_fault_loads
     }
 }
 

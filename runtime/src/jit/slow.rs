@@ -28,6 +28,7 @@ pub fn callee_addr(c: Callee) -> u64 {
         Callee::LoadVec => preserving_load_vec as *const () as u64,
         Callee::StoreVec => preserving_store_vec as *const () as u64,
         Callee::Helper => helper as *const () as u64,
+        Callee::HelperCold => preserving_helper as *const () as u64,
         Callee::ProfileIndirect => preserving_profile_indirect as *const () as u64,
     }
 }
@@ -118,6 +119,7 @@ preserving!(preserving_store => store);
 preserving!(preserving_load_vec => load_vec);
 preserving!(preserving_store_vec => store_vec);
 preserving!(preserving_profile_indirect => profile_indirect);
+preserving!(preserving_helper => helper);
 
 /// `profile_indirect(ctx, site, target, kind)`: records an indirect branch's target.
 ///

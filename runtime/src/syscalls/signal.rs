@@ -310,6 +310,11 @@ fn restartable(nr: u64) -> bool {
 }
 
 impl Process {
+    /// Whether the guest handles SIGSEGV itself (its handler then needs precise faults).
+    pub fn handles_segv(&self) -> bool {
+        self.sigactions[SIGSEGV as usize][0] > SIG_IGN
+    }
+
     /// A block faulted: the signal goes to the guest's handler (`None`: continue at the new
     /// pc) or terminates the process.
     pub fn signal_fault(&mut self, pc: u64, fault: Fault) -> Option<Termination> {
