@@ -318,6 +318,9 @@ struct Lower<'a, 'f, E: Env> {
     fault_common: Option<ir::Block>,
     /// The host has a native fused multiply-add (FMADD & co. may be inline).
     has_fma: bool,
+    /// The FP mode the inline FP guards test ([`fp::fpmode_value`]), when the region has
+    /// guarded FP fast paths: set at entry, recomputed after helper calls and MSR FPCR/FPSR.
+    fpmode: Option<Variable>,
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -413,6 +416,7 @@ pub fn lower_region<E: Env>(
     // Which registers the region reads or writes.
     let mut tracked = [false; NREGS];
     let mut written = [false; NREGS];
+    let mut uses_fpmode = false;
     for blk in region.blocks {
         for op in &blk.ops {
             match op {
@@ -429,6 +433,7 @@ pub fn lower_region<E: Env>(
                         written[x as usize] = true;
                     }
                     written[NZCV] |= nzcv;
+                    uses_fpmode |= fp::uses_fpmode(helper, *insn, has_fma);
                 }
                 _ => {}
             }
@@ -445,6 +450,12 @@ pub fn lower_region<E: Env>(
             b.def_var(vars[r], v);
         }
     }
+    let fpmode = uses_fpmode.then(|| {
+        let var = b.declare_var(types::I64);
+        let v = fp::fpmode_value(&mut b, cpu);
+        b.def_var(var, v);
+        var
+    });
     let region_sig = b.import_signature(region_signature());
     let mut blocks = HashMap::new();
     for blk in region.blocks {
@@ -491,6 +502,7 @@ pub fn lower_region<E: Env>(
         region_entry: region.blocks[0].pc,
         fault_common: None,
         has_fma,
+        fpmode,
     };
     let mut done = std::collections::HashSet::new();
     for blk in region.blocks {
@@ -1383,11 +1395,13 @@ impl<E: Env> Lower<'_, '_, E> {
                         Reg::Tpidr => self.store_state(v, offset_of!(CpuState, tpidr_el0)),
                         Reg::Fpcr => {
                             let m = self.b.ins().band_imm_u(v, crate::a64::fp::FPCR_MASK as i64);
-                            self.store_state(m, offset_of!(CpuState, fpcr))
+                            self.store_state(m, offset_of!(CpuState, fpcr));
+                            self.reload_fpmode();
                         }
                         Reg::Fpsr => {
                             let m = self.b.ins().band_imm_u(v, crate::a64::fp::FPSR_MASK as i64);
-                            self.store_state(m, offset_of!(CpuState, fpsr))
+                            self.store_state(m, offset_of!(CpuState, fpsr));
+                            self.reload_fpmode();
                         }
                     }
                 }
@@ -1567,6 +1581,8 @@ impl<E: Env> Lower<'_, '_, E> {
         if helper.gpr {
             self.reload();
         }
+        // FP helpers update FPSR (and set IXC, which lets later fast paths through).
+        self.reload_fpmode();
     }
 
     /// Like [`Self::smc_check`] before an indirect branch: leave with pc = the target.

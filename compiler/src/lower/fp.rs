@@ -20,6 +20,7 @@
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
+use cranelift_frontend::FunctionBuilder;
 
 use super::{reg_offset, state_flags, vreg_offset, Env, Lower, NZCV};
 use crate::a64::fp::{soft, vfp_expand_imm};
@@ -251,6 +252,35 @@ fn classify(helper: &Helper, insn: u32, fma: bool) -> Option<FpFast> {
         }
         _ => None,
     }
+}
+
+/// Whether the inline lowering of an `Op::Call` of `helper` tests the FP mode (see
+/// [`fpmode_value`]): the region then keeps it in a variable.
+pub(super) fn uses_fpmode(helper: &Helper, insn: u32, fma: bool) -> bool {
+    match classify(helper, insn, fma) {
+        Some(
+            FpFast::Move { .. }
+            | FpFast::Imm { .. }
+            | FpFast::ToGpr { .. }
+            | FpFast::FromGpr { .. },
+        )
+        | None => false,
+        Some(_) => true,
+    }
+}
+
+/// The FP mode the guards test, from the CPU state: `(FPCR & (FZ | RMode)) | (~FPSR & IXC)`
+/// (the bits do not overlap), so a guard is one mask test of a value in a register. The
+/// region computes it at entry and again after anything that may change FPCR or FPSR.
+pub(super) fn fpmode_value(b: &mut FunctionBuilder, cpu: Value) -> Value {
+    let off = std::mem::offset_of!(CpuState, fpcr) as i32;
+    let fpcr = b.ins().load(types::I64, state_flags(), cpu, off);
+    let off = std::mem::offset_of!(CpuState, fpsr) as i32;
+    let fpsr = b.ins().load(types::I64, state_flags(), cpu, off);
+    let m = b.ins().band_imm_u(fpcr, FPCR_RN_NO_FZ | FPCR_FZ);
+    let x = b.ins().band_imm_u(fpsr, FPSR_IXC);
+    let x = b.ins().bxor_imm_u(x, FPSR_IXC);
+    b.ins().bor(m, x)
 }
 
 /// Registers an `Op::Call` of `helper` writes through the lowering's variables when it has an
@@ -515,20 +545,25 @@ impl<E: Env> Lower<'_, '_, E> {
         };
     }
 
-    /// The guard on FPCR (`fpcr & fpcr_mask == 0`) and, when `ixc`, FPSR.IXC set (i8).
+    /// The guard on FPCR (`fpcr & fpcr_mask == 0`) and, when `ixc`, FPSR.IXC set (i8): a
+    /// test of the region's FP mode variable.
     fn guard(&mut self, fpcr_mask: i64, ixc: bool) -> Value {
-        let off = std::mem::offset_of!(CpuState, fpcr) as i32;
-        let fpcr = self.b.ins().load(types::I64, state_flags(), self.cpu, off);
-        let m = self.b.ins().band_imm_u(fpcr, fpcr_mask);
-        let ok = self.b.ins().icmp_imm_u(IntCC::Equal, m, 0);
-        if !ixc {
-            return ok;
+        let var = self
+            .fpmode
+            .expect("the region scan found the guarded FP op");
+        let mode = self.b.use_var(var);
+        let mask = fpcr_mask | if ixc { FPSR_IXC } else { 0 };
+        let m = self.b.ins().band_imm_u(mode, mask);
+        self.b.ins().icmp_imm_u(IntCC::Equal, m, 0)
+    }
+
+    /// Recomputes the FP mode variable (if the region has one) from the CPU state, after
+    /// something may have changed FPCR or FPSR.
+    pub(super) fn reload_fpmode(&mut self) {
+        if let Some(var) = self.fpmode {
+            let v = fpmode_value(&mut self.b, self.cpu);
+            self.b.def_var(var, v);
         }
-        let off = std::mem::offset_of!(CpuState, fpsr) as i32;
-        let fpsr = self.b.ins().load(types::I64, state_flags(), self.cpu, off);
-        let x = self.b.ins().band_imm_u(fpsr, FPSR_IXC);
-        let set = self.b.ins().icmp_imm_u(IntCC::NotEqual, x, 0);
-        self.b.ins().band(ok, set)
     }
 
     /// Whether the float result `r` proves that no exception other than IXC arose (i8): not
