@@ -321,6 +321,10 @@ struct Lower<'a, 'f, E: Env> {
     /// The FP mode the inline FP guards test ([`fp::fpmode_value`]), when the region has
     /// guarded FP fast paths: set at entry, recomputed after helper calls and MSR FPCR/FPSR.
     fpmode: Option<Variable>,
+    /// Per IR block: the last value the inline FP paths wrote to each V register's low half
+    /// (still stored to the CPU state); cleared by anything else that may write V registers
+    /// (helper calls, vector loads and stores).
+    vcache: [Option<fp::VCached>; 32],
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -503,6 +507,7 @@ pub fn lower_region<E: Env>(
         fault_common: None,
         has_fma,
         fpmode,
+        vcache: [None; 32],
     };
     let mut done = std::collections::HashSet::new();
     for blk in region.blocks {
@@ -1355,6 +1360,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.flags = None;
         self.fault_exit = None;
         self.store_pending = false;
+        self.vcache = [None; 32];
         // Only the region's entry, when nothing branches back to it, starts with the flags
         // loaded from the CPU state; elsewhere the kind depends on the path.
         self.fk_static = (blk.pc == self.region_entry && !self.internal_targets.contains(&blk.pc))
@@ -1452,10 +1458,12 @@ impl<E: Env> Lower<'_, '_, E> {
                 }
                 Op::LoadVec { reg, addr, size } => {
                     let a = self.t(addr);
+                    self.vcache = [None; 32];
                     self.load_vec(reg, a, size);
                 }
                 Op::StoreVec { reg, addr, size } => {
                     let a = self.t(addr);
+                    self.vcache = [None; 32];
                     self.store_vec(reg, a, size);
                 }
                 Op::Call { helper, insn } => {
@@ -1569,6 +1577,7 @@ impl<E: Env> Lower<'_, '_, E> {
         let w = self.iconst(types::I64, insn as u64);
         let (ctx, cpu) = (self.ctx, self.cpu);
         let status = self.call(Callee::Helper, &[ctx, cpu, h, w]);
+        self.vcache = [None; 32];
         let fault = if helper.gpr {
             // The helper may have written registers before faulting: state is in memory.
             self.defer(Deferred::Return(exit::FAULT))
