@@ -328,6 +328,13 @@ struct Lower<'a, 'f, E: Env> {
     has_fma: bool,
     /// Loads rely on the host MMU ([`Env::host_fault_loads`]).
     host_fault_loads: bool,
+    /// The FP mode the inline FP guards test ([`fp::fpmode_value`]), when the region has
+    /// guarded FP fast paths: set at entry, recomputed after helper calls and MSR FPCR/FPSR.
+    fpmode: Option<Variable>,
+    /// Per IR block: the last value the inline FP paths wrote to each V register's low half
+    /// (still stored to the CPU state); cleared by anything else that may write V registers
+    /// (helper calls, vector loads and stores).
+    vcache: [Option<fp::VCached>; 32],
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -411,6 +418,7 @@ pub fn lower_region<E: Env>(
     // Which registers the region reads or writes.
     let mut tracked = [false; NREGS];
     let mut written = [false; NREGS];
+    let mut uses_fpmode = false;
     for blk in region.blocks {
         for op in &blk.ops {
             match op {
@@ -427,6 +435,7 @@ pub fn lower_region<E: Env>(
                         written[x as usize] = true;
                     }
                     written[NZCV] |= nzcv;
+                    uses_fpmode |= fp::uses_fpmode(helper, *insn, has_fma);
                 }
                 _ => {}
             }
@@ -443,6 +452,12 @@ pub fn lower_region<E: Env>(
             b.def_var(vars[r], v);
         }
     }
+    let fpmode = uses_fpmode.then(|| {
+        let var = b.declare_var(types::I64);
+        let v = fp::fpmode_value(&mut b, cpu);
+        b.def_var(var, v);
+        var
+    });
     let region_sig = b.import_signature(region_signature());
     let mut blocks = HashMap::new();
     for blk in region.blocks {
@@ -487,6 +502,8 @@ pub fn lower_region<E: Env>(
         fault_common: None,
         has_fma,
         host_fault_loads,
+        fpmode,
+        vcache: [None; 32],
     };
     let mut done = std::collections::HashSet::new();
     for blk in region.blocks {
@@ -1351,6 +1368,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.flags = None;
         self.fault_exit = None;
         self.store_pending = false;
+        self.vcache = [None; 32];
         // Only the region's entry, when nothing branches back to it, starts with the flags
         // loaded from the CPU state; elsewhere the kind depends on the path.
         self.fk_static = (blk.pc == self.region_entry && !self.internal_targets.contains(&blk.pc))
@@ -1391,11 +1409,13 @@ impl<E: Env> Lower<'_, '_, E> {
                         Reg::Tpidr => self.store_state(v, offset_of!(CpuState, tpidr_el0)),
                         Reg::Fpcr => {
                             let m = self.b.ins().band_imm_u(v, crate::a64::fp::FPCR_MASK as i64);
-                            self.store_state(m, offset_of!(CpuState, fpcr))
+                            self.store_state(m, offset_of!(CpuState, fpcr));
+                            self.reload_fpmode();
                         }
                         Reg::Fpsr => {
                             let m = self.b.ins().band_imm_u(v, crate::a64::fp::FPSR_MASK as i64);
-                            self.store_state(m, offset_of!(CpuState, fpsr))
+                            self.store_state(m, offset_of!(CpuState, fpsr));
+                            self.reload_fpmode();
                         }
                     }
                 }
@@ -1446,10 +1466,12 @@ impl<E: Env> Lower<'_, '_, E> {
                 }
                 Op::LoadVec { reg, addr, size } => {
                     let a = self.t(addr);
+                    self.vcache = [None; 32];
                     self.load_vec(reg, a, size);
                 }
                 Op::StoreVec { reg, addr, size } => {
                     let a = self.t(addr);
+                    self.vcache = [None; 32];
                     self.store_vec(reg, a, size);
                 }
                 Op::Call { helper, insn } => {
@@ -1572,6 +1594,7 @@ impl<E: Env> Lower<'_, '_, E> {
         let w = self.iconst(types::I64, insn as u64);
         let (ctx, cpu) = (self.ctx(), self.cpu);
         let status = self.call(callee, &[ctx, cpu, h, w]);
+        self.vcache = [None; 32];
         let fault = if helper.gpr {
             // The helper may have written registers before faulting: state is in memory.
             self.defer(Deferred::Return(exit::FAULT))
@@ -1584,6 +1607,8 @@ impl<E: Env> Lower<'_, '_, E> {
         if helper.gpr {
             self.reload();
         }
+        // FP helpers update FPSR (and set IXC, which lets later fast paths through).
+        self.reload_fpmode();
     }
 
     /// Like [`Self::smc_check`] before an indirect branch: leave with pc = the target.

@@ -19,7 +19,8 @@
 //! - FCMP/FCMPE are exact for ordered operands under FZ = 0; unordered ones take the helper.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
+use cranelift_codegen::ir::{types, BlockArg, InstBuilder, Type, Value};
+use cranelift_frontend::FunctionBuilder;
 
 use super::{reg_offset, state_flags, vreg_offset, Env, Lower, NZCV};
 use crate::a64::fp::{soft, vfp_expand_imm};
@@ -34,9 +35,19 @@ const FPCR_FZ: i64 = 1 << 24;
 /// FPSR.IXC.
 const FPSR_IXC: i64 = 1 << 4;
 
+/// What the lowering knows of the low 64 bits of a V register within one IR block (the CPU
+/// state always holds the same value: writes still go to memory). See [`Lower::vcache`].
+#[derive(Clone, Copy, Debug)]
+pub(super) enum VCached {
+    /// The low 64 bits as an i64 (upper 64 bits zero).
+    Bits(Value),
+    /// A scalar of this precision (upper bits zero).
+    Float(Prec, Value),
+}
+
 /// Scalar precision of an inline FP operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Prec {
+pub(super) enum Prec {
     S,
     D,
 }
@@ -253,6 +264,35 @@ fn classify(helper: &Helper, insn: u32, fma: bool) -> Option<FpFast> {
     }
 }
 
+/// Whether the inline lowering of an `Op::Call` of `helper` tests the FP mode (see
+/// [`fpmode_value`]): the region then keeps it in a variable.
+pub(super) fn uses_fpmode(helper: &Helper, insn: u32, fma: bool) -> bool {
+    match classify(helper, insn, fma) {
+        Some(
+            FpFast::Move { .. }
+            | FpFast::Imm { .. }
+            | FpFast::ToGpr { .. }
+            | FpFast::FromGpr { .. },
+        )
+        | None => false,
+        Some(_) => true,
+    }
+}
+
+/// The FP mode the guards test, from the CPU state: `(FPCR & (FZ | RMode)) | (~FPSR & IXC)`
+/// (the bits do not overlap), so a guard is one mask test of a value in a register. The
+/// region computes it at entry and again after anything that may change FPCR or FPSR.
+pub(super) fn fpmode_value(b: &mut FunctionBuilder, cpu: Value) -> Value {
+    let off = std::mem::offset_of!(CpuState, fpcr) as i32;
+    let fpcr = b.ins().load(types::I64, state_flags(), cpu, off);
+    let off = std::mem::offset_of!(CpuState, fpsr) as i32;
+    let fpsr = b.ins().load(types::I64, state_flags(), cpu, off);
+    let m = b.ins().band_imm_u(fpcr, FPCR_RN_NO_FZ | FPCR_FZ);
+    let x = b.ins().band_imm_u(fpsr, FPSR_IXC);
+    let x = b.ins().bxor_imm_u(x, FPSR_IXC);
+    b.ins().bor(m, x)
+}
+
 /// Registers an `Op::Call` of `helper` writes through the lowering's variables when it has an
 /// inline path: (X register, NZCV). The region's register scan includes them.
 pub(super) fn writes(helper: &Helper, insn: u32, fma: bool) -> (Option<u8>, bool) {
@@ -313,7 +353,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 } else {
                     r
                 };
-                self.guarded(helper, insn, ok, |l| l.store_vf(p, rd, r));
+                self.guarded(helper, insn, ok, Some((p, rd, r)), |l| l.store_vf(p, rd, r));
             }
             FpFast::Arith3 {
                 p,
@@ -335,7 +375,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 let ok = self.result_ok(p, r, false);
                 let g = self.guard(FPCR_RN_NO_FZ, true);
                 let ok = self.b.ins().band(ok, g);
-                self.guarded(helper, insn, ok, |l| l.store_vf(p, rd, r));
+                self.guarded(helper, insn, ok, Some((p, rd, r)), |l| l.store_vf(p, rd, r));
             }
             FpFast::Sqrt { p, rn, rd } => {
                 let x = self.load_vf(p, rn);
@@ -343,7 +383,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 let ok = self.result_ok(p, r, false);
                 let g = self.guard(FPCR_RN_NO_FZ, true);
                 let ok = self.b.ins().band(ok, g);
-                self.guarded(helper, insn, ok, |l| l.store_vf(p, rd, r));
+                self.guarded(helper, insn, ok, Some((p, rd, r)), |l| l.store_vf(p, rd, r));
             }
             FpFast::Cvt { from, rn, rd } => {
                 let x = self.load_vf(from, rn);
@@ -363,7 +403,9 @@ impl<E: Env> Lower<'_, '_, E> {
                         (Prec::S, r, self.b.ins().band(ok, g))
                     }
                 };
-                self.guarded(helper, insn, ok, |l| l.store_vf(to, rd, r));
+                self.guarded(helper, insn, ok, Some((to, rd, r)), |l| {
+                    l.store_vf(to, rd, r)
+                });
             }
             FpFast::Cmp { p, rn, rm } => {
                 let a = self.load_vf(p, rn);
@@ -387,7 +429,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 );
                 let ne = self.b.ins().select(eq, veq, vgt);
                 let nzcv = self.b.ins().select(lt, vlt, ne);
-                self.guarded(helper, insn, ok, |l| {
+                self.guarded(helper, insn, ok, None, |l| {
                     l.def_packed(nzcv);
                     l.flags = None;
                 });
@@ -430,7 +472,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 };
                 let g = self.guard(FPCR_RN_NO_FZ, true);
                 let ok = self.b.ins().bor(exact, g);
-                self.guarded(helper, insn, ok, |l| l.store_vf(p, rd, r));
+                self.guarded(helper, insn, ok, Some((p, rd, r)), |l| l.store_vf(p, rd, r));
             }
             FpFast::FpToInt {
                 p,
@@ -472,19 +514,23 @@ impl<E: Env> Lower<'_, '_, E> {
                 } else {
                     self.b.ins().uextend(types::I64, r)
                 };
-                self.guarded(helper, insn, ok, |l| l.set_x(rd, r));
+                self.guarded(helper, insn, ok, None, |l| l.set_x(rd, r));
             }
         }
         true
     }
 
     /// Emits `brif ok, fast, slow`: `fast` fills the fast branch, the slow branch is the plain
-    /// helper call; both continue at a join block, which becomes current.
+    /// helper call; both continue at a join block, which becomes current. `vdest`: the
+    /// instruction writes the float `r` (defined before the branch) to V[rd] as a scalar of
+    /// that precision; the join then caches V[rd] as a parameter (`r`, or on the slow path the
+    /// helper's result reloaded).
     fn guarded(
         &mut self,
         helper: &'static Helper,
         insn: u32,
         ok: Value,
+        vdest: Option<(Prec, u8, Value)>,
         fast: impl FnOnce(&mut Self),
     ) {
         let fast_blk = self.b.create_block();
@@ -493,17 +539,30 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.set_cold_block(slow_blk);
         self.b.ins().brif(ok, fast_blk, &[], slow_blk, &[]);
         let (fk_before, flags_before) = (self.fk_static, self.flags);
+        let vcache_before = self.vcache;
         self.b.switch_to_block(fast_blk);
         fast(self);
-        self.b.ins().jump(join, &[]);
+        let args: Vec<BlockArg> = vdest.map(|(_, _, r)| r.into()).into_iter().collect();
+        self.b.ins().jump(join, &args);
         let (fk_fast, flags_fast) = (self.fk_static, self.flags);
         self.fk_static = fk_before;
         self.flags = flags_before;
         self.b.switch_to_block(slow_blk);
         self.call_helper_cold(helper, insn);
-        self.b.ins().jump(join, &[]);
+        let args: Vec<BlockArg> = match vdest {
+            Some((p, rd, _)) => vec![self.load_vf_mem(p, rd).into()],
+            None => Vec::new(),
+        };
+        self.b.ins().jump(join, &args);
         let fk_slow = self.fk_static;
         self.b.switch_to_block(join);
+        // The helper implements this very instruction, so it writes no V register but V[rd]:
+        // the values cached before the branch still hold on both paths.
+        self.vcache = vcache_before;
+        if let Some((p, rd, _)) = vdest {
+            let v = self.b.append_block_param(join, p.float());
+            self.vcache[rd as usize] = Some(VCached::Float(p, v));
+        }
         // The lazy-flag variables merge by SSA; the static kind only when both paths agree.
         // The direct flag producer survives only when neither path changed the flags: the
         // slow path's reload redefines NZCV with the same value, so `flags_before` still
@@ -515,20 +574,25 @@ impl<E: Env> Lower<'_, '_, E> {
         };
     }
 
-    /// The guard on FPCR (`fpcr & fpcr_mask == 0`) and, when `ixc`, FPSR.IXC set (i8).
+    /// The guard on FPCR (`fpcr & fpcr_mask == 0`) and, when `ixc`, FPSR.IXC set (i8): a
+    /// test of the region's FP mode variable.
     fn guard(&mut self, fpcr_mask: i64, ixc: bool) -> Value {
-        let off = std::mem::offset_of!(CpuState, fpcr) as i32;
-        let fpcr = self.b.ins().load(types::I64, state_flags(), self.cpu, off);
-        let m = self.b.ins().band_imm_u(fpcr, fpcr_mask);
-        let ok = self.b.ins().icmp_imm_u(IntCC::Equal, m, 0);
-        if !ixc {
-            return ok;
+        let var = self
+            .fpmode
+            .expect("the region scan found the guarded FP op");
+        let mode = self.b.use_var(var);
+        let mask = fpcr_mask | if ixc { FPSR_IXC } else { 0 };
+        let m = self.b.ins().band_imm_u(mode, mask);
+        self.b.ins().icmp_imm_u(IntCC::Equal, m, 0)
+    }
+
+    /// Recomputes the FP mode variable (if the region has one) from the CPU state, after
+    /// something may have changed FPCR or FPSR.
+    pub(super) fn reload_fpmode(&mut self) {
+        if let Some(var) = self.fpmode {
+            let v = fpmode_value(&mut self.b, self.cpu);
+            self.b.def_var(var, v);
         }
-        let off = std::mem::offset_of!(CpuState, fpsr) as i32;
-        let fpsr = self.b.ins().load(types::I64, state_flags(), self.cpu, off);
-        let x = self.b.ins().band_imm_u(fpsr, FPSR_IXC);
-        let set = self.b.ins().icmp_imm_u(IntCC::NotEqual, x, 0);
-        self.b.ins().band(ok, set)
     }
 
     /// Whether the float result `r` proves that no exception other than IXC arose (i8): not
@@ -550,6 +614,21 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// The low element of V[r] as a float.
     fn load_vf(&mut self, p: Prec, r: u8) -> Value {
+        match self.vcache[r as usize] {
+            Some(VCached::Float(q, v)) if q == p => v,
+            Some(VCached::Bits(v)) => match p {
+                Prec::D => self.b.ins().bitcast(types::F64, state_flags(), v),
+                Prec::S => {
+                    let w = self.b.ins().ireduce(types::I32, v);
+                    self.b.ins().bitcast(types::F32, state_flags(), w)
+                }
+            },
+            _ => self.load_vf_mem(p, r),
+        }
+    }
+
+    /// The low element of V[r] as a float, loaded from the CPU state.
+    fn load_vf_mem(&mut self, p: Prec, r: u8) -> Value {
         self.b
             .ins()
             .load(p.float(), state_flags(), self.cpu, vreg_offset(r))
@@ -557,6 +636,18 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// The low element of V[r] as a zero-extended i64.
     fn load_vint(&mut self, p: Prec, r: u8) -> Value {
+        match (self.vcache[r as usize], p) {
+            (Some(VCached::Bits(v)), Prec::D) => return v,
+            (Some(VCached::Bits(v)), Prec::S) => return self.b.ins().band_imm_u(v, 0xffff_ffff),
+            (Some(VCached::Float(q, v)), _) if q == p => {
+                let bits = self.b.ins().bitcast(p.int(), state_flags(), v);
+                return match p {
+                    Prec::S => self.b.ins().uextend(types::I64, bits),
+                    Prec::D => bits,
+                };
+            }
+            _ => {}
+        }
         let off = vreg_offset(r);
         match p {
             Prec::S => self.b.ins().uload32(state_flags(), self.cpu, off),
@@ -566,6 +657,11 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// Writes a scalar (zero-extended i64 bits) to V[rd], clearing the rest of the register.
     fn store_vint(&mut self, rd: u8, v: Value) {
+        self.store_vint_mem(rd, v);
+        self.vcache[rd as usize] = Some(VCached::Bits(v));
+    }
+
+    fn store_vint_mem(&mut self, rd: u8, v: Value) {
         let off = vreg_offset(rd);
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.ins().store(state_flags(), v, self.cpu, off);
@@ -579,7 +675,8 @@ impl<E: Env> Lower<'_, '_, E> {
             Prec::S => self.b.ins().uextend(types::I64, bits),
             Prec::D => bits,
         };
-        self.store_vint(rd, v);
+        self.store_vint_mem(rd, v);
+        self.vcache[rd as usize] = Some(VCached::Float(p, r));
     }
 
     /// X[n] (31 is XZR) as i64.
