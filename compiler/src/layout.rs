@@ -38,6 +38,9 @@ pub mod perm {
 pub fn lower_config() -> LowerConfig {
     LowerConfig {
         guest_space: GUEST_SPACE,
+        perm_read: perm::R,
+        perm_write: perm::W,
+        perm_code: perm::CODE,
         span_read: perm::SPAN_R,
         span_write: perm::SPAN_W,
     }

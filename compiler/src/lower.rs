@@ -203,9 +203,15 @@ pub trait Env {
 pub struct LowerConfig {
     /// Size of the guest address space (accesses at or above it fault).
     pub guest_space: u64,
-    /// Page-table bit (must match the runtime's): this page and the next are readable.
+    /// Page-table bits (must match the runtime's): readable.
+    pub perm_read: u8,
+    /// Writable.
+    pub perm_write: u8,
+    /// Holds translated code (stores must report it).
+    pub perm_code: u8,
+    /// Derived bit: this page and the next are readable.
     pub span_read: u8,
-    /// Page-table bit: this page and the next are writable and hold no translated code.
+    /// Derived bit: this page and the next are writable and hold no translated code.
     pub span_write: u8,
 }
 
@@ -773,11 +779,20 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// Emits the inline check of `[addr, addr+size)` for `need` (under `mask`); switches to
     /// the fast block and returns (fast, slow) blocks. The caller fills both.
-    fn check_access(&mut self, addr: Value, span_bit: u8) -> (ir::Block, ir::Block) {
+    fn check_access(&mut self, addr: Value, size: u8, write: bool) -> (ir::Block, ir::Block) {
         // page < pages  (one compare with a 32-bit immediate; also bounds the table index)
-        // perms[page] & span_bit != 0  (the bit covers this page and the next, so an access
-        // of up to 16 bytes starting in the page needs no page-crossing check)
+        // perms[page] & span != 0  (the bit covers this page and the next, so an access of
+        //   up to 16 bytes starting in the page needs no page-crossing check)
+        // else, on the last page of a mapping: perms[page] & mask == need and
+        //   (addr & 0xfff) <= 4096 - size
+        let (span, mask, need) = if write {
+            let c = &self.cfg;
+            (c.span_write, c.perm_write | c.perm_code, c.perm_write)
+        } else {
+            (self.cfg.span_read, self.cfg.perm_read, self.cfg.perm_read)
+        };
         let inrange = self.b.create_block();
+        let edge = self.b.create_block();
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
@@ -795,8 +810,18 @@ impl<E: Env> Lower<'_, '_, E> {
             .b
             .ins()
             .uload8(types::I32, MemFlagsData::new().with_notrap(), entry, 0);
-        let m = self.b.ins().band_imm_u(p, span_bit as i64);
-        self.b.ins().brif(m, fast, &[], slow, &[]);
+        let m = self.b.ins().band_imm_u(p, span as i64);
+        self.b.ins().brif(m, fast, &[], edge, &[]);
+        self.b.switch_to_block(edge);
+        let m = self.b.ins().band_imm_u(p, mask as i64);
+        let ok = self.b.ins().icmp_imm_u(IntCC::Equal, m, need as i64);
+        let off = self.b.ins().band_imm_u(addr, 0xfff);
+        let inside =
+            self.b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, off, 4096 - size as i64);
+        let ok = self.b.ins().band(ok, inside);
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
         (fast, slow)
     }
@@ -804,9 +829,9 @@ impl<E: Env> Lower<'_, '_, E> {
     /// The check before a guest load: with host-fault loads only the address-space bound
     /// (the host MMU refuses unreadable pages; see [`Env::host_fault_loads`]), else the
     /// page table.
-    fn check_load(&mut self, addr: Value) -> (ir::Block, ir::Block) {
+    fn check_load(&mut self, addr: Value, size: u8) -> (ir::Block, ir::Block) {
         if !self.host_fault_loads {
-            return self.check_access(addr, self.cfg.span_read);
+            return self.check_access(addr, size, false);
         }
         let fast = self.b.create_block();
         let slow = self.b.create_block();
@@ -833,7 +858,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn load(&mut self, addr: Value, size: u8) -> Value {
-        let (_, slow) = self.check_load(addr);
+        let (_, slow) = self.check_load(addr, size);
         let join = self.b.create_block();
         let result = self.b.append_block_param(join, types::I64);
         let host = self.host_addr(addr);
@@ -880,7 +905,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn store(&mut self, addr: Value, val: Value, size: u8) {
-        let (_, slow) = self.check_access(addr, self.cfg.span_write);
+        let (_, slow) = self.check_access(addr, size, true);
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         match size {
@@ -899,7 +924,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn load_vec(&mut self, reg: u8, addr: Value, size: u8) {
-        let (_, slow) = self.check_load(addr);
+        let (_, slow) = self.check_load(addr, size);
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         let off = vreg_offset(reg);
@@ -934,7 +959,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn store_vec(&mut self, reg: u8, addr: Value, size: u8) {
-        let (_, slow) = self.check_access(addr, self.cfg.span_write);
+        let (_, slow) = self.check_access(addr, size, true);
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         let off = vreg_offset(reg);

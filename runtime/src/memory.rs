@@ -425,3 +425,47 @@ impl Memory for GuestMemory {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The span bits follow every change of the page or of its successor.
+    #[test]
+    fn span_bits_follow_mappings_and_code_marks() {
+        let mut m = GuestMemory::new().expect("reserve");
+        let a = 0x10_0000;
+        m.map(a, 3 * PAGE, 3).expect("map rw");
+        let span = |m: &GuestMemory, i: u64| m.perm(a + i * PAGE) & (perm::SPAN_R | perm::SPAN_W);
+        assert_eq!(span(&m, 0), perm::SPAN_R | perm::SPAN_W);
+        assert_eq!(span(&m, 1), perm::SPAN_R | perm::SPAN_W);
+        // The last page of the mapping: its successor is unmapped.
+        assert_eq!(span(&m, 2), 0);
+        m.mark_code(a + PAGE, 4);
+        assert_eq!(span(&m, 0), perm::SPAN_R);
+        assert_eq!(span(&m, 1), perm::SPAN_R);
+        m.clear_code(a + PAGE, 4);
+        assert_eq!(span(&m, 0), perm::SPAN_R | perm::SPAN_W);
+        assert!(m.protect(a + PAGE, PAGE, 1).expect("protect"));
+        assert_eq!(span(&m, 0), perm::SPAN_R);
+        assert_eq!(span(&m, 1), perm::SPAN_R);
+        m.unmap(a + PAGE, PAGE).expect("unmap");
+        assert_eq!(span(&m, 0), 0);
+        assert_eq!(m.perm(a + PAGE), 0);
+    }
+
+    /// Pages the guest may not read are inaccessible on the host, and the loader can still
+    /// write them.
+    #[test]
+    fn unreadable_pages_are_closed_on_the_host() {
+        let mut m = GuestMemory::new().expect("reserve");
+        let a = 0x20_0000;
+        m.map(a, PAGE, 0).expect("map none");
+        m.poke(a, b"abc").expect("poke");
+        assert!(m.slice(a, 3).is_err());
+        assert!(m.protect(a, PAGE, 1).expect("protect"));
+        assert_eq!(m.slice(a, 3).expect("read"), b"abc");
+        assert!(m.protect(a, PAGE, 0).expect("protect"));
+        assert!(m.slice(a, 1).is_err());
+    }
+}
