@@ -6,11 +6,12 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vmc_compiler::ir::{Block, BranchKind};
+use vmc_compiler::ir::{Block, BranchKind, Op};
 use vmc_compiler::lower::{self, JitContext};
 use vmc_compiler::{a64, CpuState};
 
 use crate::aot::AotCode;
+use crate::jit::fault::{self, Trampoline};
 use crate::jit::{self, code::CodeMemory, Background, Compiler, JitEnv, Job, Tier};
 use crate::memory::GuestMemory;
 use crate::profile::Recorder;
@@ -143,8 +144,6 @@ pub enum Runnable {
     Native(u64),
 }
 
-use crate::jit::fault::{self, Trampoline};
-
 /// Translations by guest PC, and the JIT machinery.
 pub struct CodeCache {
     cfg: TierConfig,
@@ -175,7 +174,16 @@ pub struct CodeCache {
     /// Loads check the page table (the guest has a SIGSEGV handler, which needs precise
     /// faults) instead of relying on the host MMU.
     precise_loads: bool,
+    /// The single block the dispatcher ran last (interpreted or baseline), if it ended with
+    /// an indirect jump: its branch pc.
+    last_indirect: Option<u64>,
+    /// Targets each indirect jump (`br`, e.g. a switch) was seen to reach while its block
+    /// ran as a single block; optimized regions take them in and branch to them inside.
+    indirect_seen: HashMap<u64, Vec<u64>>,
 }
+
+/// Most targets remembered per indirect jump.
+const INDIRECT_SEEN_MAX: usize = 64;
 
 impl CodeCache {
     /// A cache for `cfg`, entering the code of `aot` (an image's) where it has some; falls
@@ -225,6 +233,8 @@ impl CodeCache {
             aot_map,
             profile,
             precise_loads: false,
+            last_indirect: None,
+            indirect_seen: HashMap::new(),
         };
         if let Some(aot) = &cache.aot {
             let (s, e) = aot.host_range();
@@ -404,6 +414,12 @@ impl CodeCache {
             log::trace!("not in the image: {pc:#x}");
         }
         let idx = self.entry(pc, mem);
+        if let Some(site) = self.last_indirect.take() {
+            let seen = self.indirect_seen.entry(site).or_default();
+            if seen.len() < INDIRECT_SEEN_MAX && !seen.contains(&pc) {
+                seen.push(pc);
+            }
+        }
         let e = &mut self.entries[idx];
         e.count = e.count.saturating_add(1);
         let (count, tier, queued) = (e.count, e.tier, e.opt_queued);
@@ -429,6 +445,16 @@ impl CodeCache {
             }
         }
         let e = &self.entries[idx];
+        // Single blocks return here after their indirect jump: remember where it went.
+        if e.tier < 2 {
+            if let Some(Op::JumpReg {
+                kind: BranchKind::Jump,
+                ..
+            }) = e.block.ops.last()
+            {
+                self.last_indirect = e.block.last_insn_pc();
+            }
+        }
         if e.native != 0 {
             self.stats.jit_entries += 1;
             let (code, tier) = (e.native, e.tier);
@@ -561,6 +587,9 @@ impl CodeCache {
             let b = self.entries[i].block.clone();
             insns += b.guest_insns as usize;
             queue.extend(b.direct_successors());
+            if let Some(seen) = b.last_insn_pc().and_then(|s| self.indirect_seen.get(&s)) {
+                queue.extend(seen);
+            }
             out.push(b);
         }
         out
@@ -576,11 +605,19 @@ impl CodeCache {
                 .collect(),
             None => HashMap::new(),
         };
+        let indirect = blocks
+            .iter()
+            .filter_map(|b| {
+                let site = b.last_insn_pc()?;
+                Some((site, self.indirect_seen.get(&site)?.clone()))
+            })
+            .collect();
         JitEnv {
             slots,
             counters,
             profiling: self.profile.is_some(),
             host_fault_loads: !self.precise_loads,
+            indirect,
         }
     }
 

@@ -191,6 +191,7 @@ fn render(g: &Golden) -> Result<String, String> {
         counters: Default::default(),
         profiling: false,
         host_fault_loads: !g.precise_loads,
+        indirect: Default::default(),
     };
     let func = comp.lower(&refs, &mut env);
     let text = normalize(&func.display().to_string(), &symbols(&blocks));

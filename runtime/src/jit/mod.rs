@@ -63,6 +63,9 @@ pub struct JitEnv {
     pub profiling: bool,
     /// Whether loads rely on the host MMU ([`lower::Env::host_fault_loads`]).
     pub host_fault_loads: bool,
+    /// Targets indirect jumps were seen to reach, by branch pc (those inside the region
+    /// become direct branches).
+    pub indirect: HashMap<u64, Vec<u64>>,
 }
 
 impl lower::Env for JitEnv {
@@ -87,6 +90,9 @@ impl lower::Env for JitEnv {
     }
     fn host_fault_loads(&self) -> bool {
         self.host_fault_loads
+    }
+    fn indirect_targets(&mut self, branch_pc: u64) -> Vec<u64> {
+        self.indirect.get(&branch_pc).cloned().unwrap_or_default()
     }
 }
 
