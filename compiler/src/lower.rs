@@ -890,6 +890,8 @@ impl<E: Env> Lower<'_, '_, E> {
     fn store_status(&mut self, status: Value, join: ir::Block) {
         let fault = self.fault_block();
         let not_fault = self.b.create_block();
+        // Reached only from the slow path: keep it out of the hot code's layout.
+        self.b.set_cold_block(not_fault);
         let is_fault = self.b.ins().icmp_imm_u(IntCC::Equal, status, 1);
         self.b.ins().brif(is_fault, fault, &[], not_fault, &[]);
         self.b.switch_to_block(not_fault);

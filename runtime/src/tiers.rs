@@ -399,6 +399,8 @@ impl CodeCache {
 
     /// Looks up `pc`, applies the tier policy, and says what to run.
     pub fn runnable(&mut self, pc: u64, mem: &mut GuestMemory) -> Runnable {
+        // Where the single block run last jumped to (image code in between: unknown).
+        let last_indirect = self.last_indirect.take();
         if let Some(p) = &self.profile {
             p.entry(pc);
         }
@@ -414,7 +416,7 @@ impl CodeCache {
             log::trace!("not in the image: {pc:#x}");
         }
         let idx = self.entry(pc, mem);
-        if let Some(site) = self.last_indirect.take() {
+        if let Some(site) = last_indirect {
             let seen = self.indirect_seen.entry(site).or_default();
             if seen.len() < INDIRECT_SEEN_MAX && !seen.contains(&pc) {
                 seen.push(pc);
