@@ -332,8 +332,6 @@ struct Lower<'a, 'f, E: Env> {
     fault_common: Option<ir::Block>,
     /// The host has a native fused multiply-add (FMADD & co. may be inline).
     has_fma: bool,
-    /// Loads rely on the host MMU ([`Env::host_fault_loads`]).
-    host_fault_loads: bool,
     /// The FP mode the inline FP guards test ([`fp::fpmode_value`]), when the region has
     /// guarded FP fast paths: set at entry, recomputed after helper calls and MSR FPCR/FPSR.
     fpmode: Option<Variable>,
@@ -420,7 +418,6 @@ pub fn lower_region<E: Env>(
     }
 
     let has_fma = isa.has_native_fma();
-    let host_fault_loads = env.host_fault_loads();
     // Which registers the region reads or writes.
     let mut tracked = [false; NREGS];
     let mut written = [false; NREGS];
@@ -507,7 +504,6 @@ pub fn lower_region<E: Env>(
         region_entry: region.blocks[0].pc,
         fault_common: None,
         has_fma,
-        host_fault_loads,
         fpmode,
         vcache: [None; 32],
     };
@@ -596,13 +592,7 @@ impl<E: Env> Lower<'_, '_, E> {
         let inst = self.b.ins().call_indirect(sig, f, args);
         if c.preserves_all() {
             // The result comes back through the context.
-            let ctx = self.ctx();
-            self.b.ins().load(
-                types::I64,
-                state_flags(),
-                ctx,
-                offset_of!(JitContext, ret) as i32,
-            )
+            self.ctx_field(offset_of!(JitContext, ret))
         } else {
             self.b.inst_results(inst)[0]
         }
@@ -777,8 +767,8 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
-    /// Emits the inline check of `[addr, addr+size)` for `need` (under `mask`); switches to
-    /// the fast block and returns (fast, slow) blocks. The caller fills both.
+    /// Emits the inline page-table check of a read or write of `[addr, addr+size)`; switches
+    /// to the fast block and returns (fast, slow) blocks. The caller fills both.
     fn check_access(&mut self, addr: Value, size: u8, write: bool) -> (ir::Block, ir::Block) {
         // page < pages  (one compare with a 32-bit immediate; also bounds the table index)
         // perms[page] & span != 0  (the bit covers this page and the next, so an access of
@@ -830,7 +820,7 @@ impl<E: Env> Lower<'_, '_, E> {
     /// (the host MMU refuses unreadable pages; see [`Env::host_fault_loads`]), else the
     /// page table.
     fn check_load(&mut self, addr: Value, size: u8) -> (ir::Block, ir::Block) {
-        if !self.host_fault_loads {
+        if !self.env.host_fault_loads() {
             return self.check_access(addr, size, false);
         }
         let fast = self.b.create_block();
@@ -845,7 +835,7 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// Flags of a guest load's fast path: it may trap when loads rely on the host MMU.
     fn load_flags(&self) -> MemFlagsData {
-        if self.host_fault_loads {
+        if self.env.host_fault_loads() {
             MemFlagsData::new()
         } else {
             mem_flags()
@@ -874,12 +864,7 @@ impl<E: Env> Lower<'_, '_, E> {
         let sz = self.iconst(types::I64, size as u64);
         let ctx = self.ctx();
         let v = self.call(Callee::Load, &[ctx, addr, sz]);
-        let status = self.b.ins().load(
-            types::I64,
-            state_flags(),
-            ctx,
-            offset_of!(JitContext, status) as i32,
-        );
+        let status = self.ctx_field(offset_of!(JitContext, status));
         let fault = self.fault_block();
         self.b.ins().brif(status, fault, &[], join, &[v.into()]);
         self.b.switch_to_block(join);

@@ -139,16 +139,9 @@ pub unsafe extern "C" fn enter(
         // The context lives in Cranelift's pinned register for the whole run.
         "mov r15, rsi",
         "call rcx",
-        "mov qword ptr [rip + {sp}], 0",
-        "add rsp, 8",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
+        "jmp {leave}",
         sp = sym ABORT_SP,
+        leave = sym leave,
     )
 }
 
@@ -161,8 +154,23 @@ pub unsafe extern "C" fn enter(
 pub unsafe extern "C" fn abort_landing() {
     core::arch::naked_asm!(
         "mov rsp, [rip + {sp}]",
-        "mov qword ptr [rip + {sp}], 0",
         "mov rax, {code}",
+        "jmp {leave}",
+        sp = sym ABORT_SP,
+        code = const HOST_FAULT,
+        leave = sym leave,
+    )
+}
+
+/// The epilogue [`enter`] and [`abort_landing`] share: clears the escape hatch and restores
+/// what [`enter`] saved (rax holds the exit code).
+///
+/// # Safety
+/// Only jumped to from those two, with the stack as [`enter`] left it before its call.
+#[unsafe(naked)]
+unsafe extern "C" fn leave() {
+    core::arch::naked_asm!(
+        "mov qword ptr [rip + {sp}], 0",
         "add rsp, 8",
         "pop r15",
         "pop r14",
@@ -172,6 +180,5 @@ pub unsafe extern "C" fn abort_landing() {
         "pop rbp",
         "ret",
         sp = sym ABORT_SP,
-        code = const HOST_FAULT,
     )
 }
