@@ -305,6 +305,10 @@ struct Lower<'a, 'f, E: Env> {
     vars: [Variable; NREGS],
     tracked: [bool; NREGS],
     written: [bool; NREGS],
+    /// Registers set in the current IR block and not yet stored to the CPU state. Every
+    /// block stores what it set before its terminator, so guest registers are never live
+    /// across blocks just to be written back at some exit (host register pressure).
+    dirty: [bool; NREGS],
     blocks: HashMap<u64, ir::Block>,
     /// Blocks that branches may target without leaving (empty without loops).
     internal: HashMap<u64, ir::Block>,
@@ -318,7 +322,7 @@ struct Lower<'a, 'f, E: Env> {
     fault_exit: Option<(u64, ir::Block)>,
     store_pending: bool,
     smc: Variable,
-    deferred: Vec<(ir::Block, Deferred, Option<i64>)>,
+    deferred: Vec<(ir::Block, Deferred, Option<i64>, [bool; NREGS])>,
     /// Lazy flags: operands and kind of the last flag producer (see [`lazy`]).
     fa: Variable,
     fb: Variable,
@@ -484,6 +488,7 @@ pub fn lower_region<E: Env>(
         vars,
         tracked,
         written,
+        dirty: [false; NREGS],
         blocks,
         internal: internal_blocks,
         region_sig,
@@ -514,9 +519,11 @@ pub fn lower_region<E: Env>(
         }
     }
     if let Some(common) = l.fault_common {
-        // One fault exit for the whole region: write back, pc = the parameter, FAULT.
+        // One fault exit for the whole region (each site stored its own dirty registers):
+        // write back the flags, pc = the parameter, FAULT.
         l.b.switch_to_block(common);
         l.fk_static = None;
+        l.dirty = [false; NREGS];
         let pc = l.b.block_params(common)[0];
         l.spill();
         l.set_pc(pc);
@@ -598,20 +605,42 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
-    /// Writes every register the region may have changed back to the CPU state.
+    /// Brings the CPU state up to date on a path that leaves the region (or calls out):
+    /// the registers this block set and the flags.
     fn spill(&mut self) {
+        self.store_dirty();
+        if self.written[NZCV] {
+            let v = self.materialize();
+            self.b
+                .ins()
+                .store(state_flags(), v, self.cpu, reg_offset(NZCV));
+        }
+    }
+
+    /// Stores the registers set in this block so far (they stay dirty: the caller may be
+    /// on a side path).
+    fn store_dirty(&mut self) {
         for r in 0..NREGS {
-            if self.written[r] {
-                let v = if r == NZCV {
-                    self.materialize()
-                } else {
-                    self.b.use_var(self.vars[r])
-                };
+            if self.dirty[r] {
+                let v = self.b.use_var(self.vars[r]);
                 self.b
                     .ins()
                     .store(state_flags(), v, self.cpu, reg_offset(r));
             }
         }
+    }
+
+    /// Stores the registers set in this block on the main path (before its terminator):
+    /// from here on the CPU state holds them.
+    fn flush(&mut self) {
+        self.store_dirty();
+        self.dirty = [false; NREGS];
+    }
+
+    /// X[n] = v (n < 31): the variable now, the CPU state at the end of the block.
+    fn set_reg(&mut self, n: usize, v: Value) {
+        self.b.def_var(self.vars[n], v);
+        self.dirty[n] = true;
     }
 
     /// Reloads every cached register from the CPU state (after a helper changed it).
@@ -741,17 +770,19 @@ impl<E: Env> Lower<'_, '_, E> {
         if !matches!(d, Deferred::Exit(_)) {
             self.b.set_cold_block(blk);
         }
-        self.deferred.push((blk, d, self.fk_static));
+        self.deferred.push((blk, d, self.fk_static, self.dirty));
         blk
     }
 
     /// Emits the deferred exit blocks (the current block must be terminated).
     fn flush_deferred(&mut self) {
-        while let Some((blk, d, fk_static)) = self.deferred.pop() {
+        while let Some((blk, d, fk_static, dirty)) = self.deferred.pop() {
             self.b.switch_to_block(blk);
             self.fk_static = fk_static;
+            self.dirty = dirty;
             match d {
                 Deferred::Fault(pc) => {
+                    self.store_dirty();
                     let common = *self.fault_common.get_or_insert_with(|| {
                         let blk = self.b.create_block();
                         self.b.set_cold_block(blk);
@@ -1381,6 +1412,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.fault_exit = None;
         self.store_pending = false;
         self.vcache = [None; 32];
+        self.dirty = [false; NREGS];
         // Only the region's entry, when nothing branches back to it, starts with the flags
         // loaded from the CPU state; elsewhere the kind depends on the path.
         self.fk_static = (blk.pc == self.region_entry && !self.internal_targets.contains(&blk.pc))
@@ -1412,7 +1444,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 Op::Set { reg, src } => {
                     let v = self.t(src);
                     match reg {
-                        Reg::X(n) => self.b.def_var(self.vars[n as usize], v),
+                        Reg::X(n) => self.set_reg(n as usize, v),
                         Reg::Nzcv => {
                             let m = self.b.ins().band_imm_u(v, 0xf000_0000);
                             self.def_packed(m);
@@ -1492,6 +1524,7 @@ impl<E: Env> Lower<'_, '_, E> {
                     }
                 }
                 Op::Jump { target, .. } => {
+                    self.flush();
                     self.smc_check(target);
                     match self.internal.get(&target) {
                         Some(&t) => {
@@ -1508,6 +1541,7 @@ impl<E: Env> Lower<'_, '_, E> {
                         let k = self.iconst(types::I64, kind as u64);
                         self.call(Callee::ProfileIndirect, &[ctx, site, t, k]);
                     }
+                    self.flush();
                     self.smc_check_dynamic(t);
                     self.known_targets(t);
                     self.spill();
@@ -1520,6 +1554,7 @@ impl<E: Env> Lower<'_, '_, E> {
                     fallthrough,
                 } => {
                     let cv = self.t(c);
+                    self.flush();
                     if let Some(addr) = counter {
                         let taken = self.b.ins().icmp_imm_u(IntCC::NotEqual, cv, 0);
                         let taken = self.b.ins().uextend(types::I64, taken);
@@ -1599,6 +1634,10 @@ impl<E: Env> Lower<'_, '_, E> {
     fn call_helper_via(&mut self, callee: Callee, helper: &'static Helper, insn: u32) {
         if helper.gpr {
             self.spill();
+            if callee == Callee::Helper {
+                // Main path: the state is current from here on (reload() redefines all).
+                self.dirty = [false; NREGS];
+            }
         }
         let pc = self.iconst(types::I64, self.cur_pc);
         self.set_pc(pc);

@@ -471,16 +471,17 @@ impl CodeCache {
     }
 
     /// Copies code into the cache, evicting everything when it is full.
-    fn install_code(&mut self, bytes: &[u8]) -> Option<u64> {
+    fn install_code(&mut self, bytes: &[u8], pc: u64) -> Option<u64> {
         let code = self.code.as_mut()?;
-        if let Some(a) = code.alloc(bytes) {
-            self.stats.host_code_bytes += bytes.len() as u64;
-            return Some(a);
-        }
-        self.evict_all();
-        let code = self.code.as_mut()?;
-        let a = code.alloc(bytes)?;
+        let a = match code.alloc(bytes) {
+            Some(a) => a,
+            None => {
+                self.evict_all();
+                self.code.as_mut()?.alloc(bytes)?
+            }
+        };
         self.stats.host_code_bytes += bytes.len() as u64;
+        perf_map_add(a, bytes.len(), pc);
         Some(a)
     }
 
@@ -547,7 +548,7 @@ impl CodeCache {
         match comp.compile(&[&block], &mut env) {
             Ok(c) => {
                 self.stats.baseline_compile_time += c.compile_time;
-                if let Some(addr) = self.install_code(&c.code) {
+                if let Some(addr) = self.install_code(&c.code, block.pc) {
                     let e = &mut self.entries[idx];
                     e.native = addr;
                     e.tier = 1;
@@ -703,7 +704,7 @@ impl CodeCache {
         match done.result {
             Ok(c) => {
                 self.stats.opt_compile_time += c.compile_time;
-                let Some(addr) = self.install_code(&c.code) else {
+                let Some(addr) = self.install_code(&c.code, done.pc) else {
                     return;
                 };
                 if done.generation != self.generation {
@@ -846,5 +847,24 @@ pub fn native_exit(
             insn: ctx.trap_insn as u32,
         },
         _ => Exit::Continue(BranchKind::Jump),
+    }
+}
+
+/// VMC_PERF_MAP=1: names each translation for `perf report` in /tmp/perf-PID.map.
+fn perf_map_add(addr: u64, len: usize, pc: u64) {
+    use std::io::Write;
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*ENABLED.get_or_init(|| std::env::var_os("VMC_PERF_MAP").is_some()) {
+        return;
+    }
+    let path = format!("/tmp/perf-{}.map", std::process::id());
+    let line = format!("{addr:x} {len:x} jit_{pc:x}\n");
+    let r = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = r {
+        log::warn!("{path}: {e}");
     }
 }

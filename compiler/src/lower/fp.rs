@@ -697,7 +697,7 @@ impl<E: Env> Lower<'_, '_, E> {
     fn set_x(&mut self, d: u8, v: Value) {
         if d != 31 {
             debug_assert!(self.tracked[d as usize] && d as usize != NZCV);
-            self.b.def_var(self.vars[d as usize], v);
+            self.set_reg(d as usize, v);
         }
     }
 }
