@@ -1,12 +1,16 @@
 //! Lowering of guest IR to Cranelift IR, shared by the JIT tiers (and later AOT).
 //!
 //! A [`Region`] (one IR block for the baseline tier; a guest function or hot loop of many
-//! blocks for the optimizing tier) becomes one Cranelift function
-//! `fn(cpu: *mut CpuState, ctx: *mut JitContext) -> i64` with the `tail` calling convention.
+//! blocks for the optimizing tier) becomes one Cranelift function `fn() -> i64` with the
+//! `tail` calling convention. It finds everything through Cranelift's pinned register (r15),
+//! which holds the address of the run's [`Frame`]: the guest [`CpuState`] at offset 0 and the
+//! [`JitContext`] at [`CTX_OFFSET`], so neither pointer takes an allocatable register.
 //!
 //! - Guest X registers, SP and NZCV live in Cranelift variables (SSA) inside the region: loaded
-//!   once at entry, written back at every exit. Helper calls that declare `gpr` spill before
-//!   and reload after; the others (vector FP/SIMD) leave them in host registers.
+//!   once at entry; each IR block stores the registers it set before its terminator (and on
+//!   its exit and fault paths), so no register stays live just to be written back. Helper
+//!   calls that declare `gpr` spill before and reload after; the others (vector FP/SIMD) leave
+//!   them in host registers.
 //! - Direct branches to blocks of the region are Cranelift jumps; exits to other known guest
 //!   addresses tail-call the target translation through a chain slot when the runtime has one
 //!   (patchable chaining without returning to the dispatcher), else return [`exit::CONTINUE`].
@@ -27,7 +31,7 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
-use crate::ir::{BinOp, Block, Helper, Op, Reg, Temp, TrapKind, UnOp, Width};
+use crate::ir::{BinOp, Block, Helper, Op, OpKind, Reg, Temp, TrapKind, UnOp, Width};
 use crate::state::CpuState;
 
 mod fp;
@@ -94,6 +98,20 @@ pub struct JitContext {
     /// ([`Callee::preserves_all`]).
     pub ret: u64,
 }
+
+/// What translated code runs against: the guest state and the run-time context, side by side
+/// at a fixed distance (the pinned register holds the frame's address).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Frame {
+    /// The guest registers.
+    pub cpu: CpuState,
+    /// The runtime's tables and result slots.
+    pub ctx: JitContext,
+}
+
+/// Offset of [`Frame::ctx`] from the frame (and so from the CPU state).
+pub const CTX_OFFSET: i32 = offset_of!(Frame, ctx) as i32;
 
 /// Numeric code of a trap kind in [`JitContext::trap_kind`].
 pub fn trap_code(kind: TrapKind) -> u64 {
@@ -229,8 +247,6 @@ pub struct Region<'a> {
 /// The signature of every translated region.
 pub fn region_signature() -> Signature {
     let mut sig = Signature::new(CallConv::Tail);
-    sig.params.push(AbiParam::new(types::I64));
-    sig.params.push(AbiParam::new(types::I64));
     sig.returns.push(AbiParam::new(types::I64));
     sig
 }
@@ -287,6 +303,8 @@ enum Deferred {
     Exit(u64),
     /// Return this code with the state already in memory.
     Return(i64),
+    /// An edge to a block of the region that first stores the registers in the mask.
+    Edge(u64, u64),
 }
 
 /// What a temporary was defined as, for pattern matching (SUBS = AddFlags(a, Not(b), 1)).
@@ -301,14 +319,18 @@ struct Lower<'a, 'f, E: Env> {
     b: FunctionBuilder<'f>,
     env: &'a mut E,
     cfg: LowerConfig,
-    cpu: Value,
     vars: [Variable; NREGS],
     tracked: [bool; NREGS],
     written: [bool; NREGS],
-    /// Registers set in the current IR block and not yet stored to the CPU state. Every
-    /// block stores what it set before its terminator, so guest registers are never live
-    /// across blocks just to be written back at some exit (host register pressure).
+    /// Registers set in the current IR block and not yet stored to the CPU state. A block
+    /// stores what it set on its way out: on exit and fault paths, and on each edge to a
+    /// block of the region for the registers whose stored value that block may still need
+    /// ([`state_live`]); so guest registers are never live across blocks just to be written
+    /// back at some exit (host register pressure), and loops do not store every iteration.
     dirty: [bool; NREGS],
+    /// Per internal block: the registers whose CPU-state copy may be read (by an exit, a
+    /// fault or a helper) before the block or its successors set them again.
+    live_in: HashMap<u64, u64>,
     blocks: HashMap<u64, ir::Block>,
     /// Blocks that branches may target without leaving (empty without loops).
     internal: HashMap<u64, ir::Block>,
@@ -372,9 +394,7 @@ pub fn lower_region<E: Env>(
     let mut func = Function::with_name_signature(name, region_signature());
     let mut b = FunctionBuilder::new(&mut func, fctx);
     let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
-    let cpu = b.block_params(entry)[0];
     let vars: [Variable; NREGS] = std::array::from_fn(|_| b.declare_var(types::I64));
     let smc = b.declare_var(types::I8);
     let zero8 = b.ins().iconst(types::I8, 0);
@@ -455,12 +475,14 @@ pub fn lower_region<E: Env>(
         // NZCV always goes through its variable (lazy flags).
         tracked[r] = written[r] || (r == NZCV && tracked[r]);
         if tracked[r] {
+            let cpu = b.ins().get_pinned_reg(types::I64);
             let v = b.ins().load(types::I64, state_flags(), cpu, reg_offset(r));
             b.def_var(vars[r], v);
         }
     }
     let fpmode = uses_fpmode.then(|| {
         let var = b.declare_var(types::I64);
+        let cpu = b.ins().get_pinned_reg(types::I64);
         let v = fp::fpmode_value(&mut b, cpu);
         b.def_var(var, v);
         var
@@ -484,11 +506,11 @@ pub fn lower_region<E: Env>(
         b,
         env,
         cfg,
-        cpu,
         vars,
         tracked,
         written,
         dirty: [false; NREGS],
+        live_in: HashMap::new(),
         blocks,
         internal: internal_blocks,
         region_sig,
@@ -512,6 +534,10 @@ pub fn lower_region<E: Env>(
         fpmode,
         vcache: [None; 32],
     };
+    if region.loops {
+        let loads = l.env.host_fault_loads();
+        l.live_in = state_live(region.blocks, &l.internal, loads, has_fma);
+    }
     let mut done = std::collections::HashSet::new();
     for blk in region.blocks {
         if done.insert(blk.pc) {
@@ -532,6 +558,80 @@ pub fn lower_region<E: Env>(
     l.b.seal_all_blocks();
     l.b.finalize(isa.frontend_config());
     func
+}
+
+/// Backward dataflow over a region with loops: for each of its blocks, the guest registers
+/// (bit r = X[r]) whose copy in the CPU state may be read before that block, or one after
+/// it, sets them again. The state is read by anything that may leave the region or fault:
+/// exits, stores, vector accesses and helper calls (their slow paths), and loads unless the
+/// host MMU refuses bad loads (`host_fault_loads`: a guest that makes one dies, its registers
+/// unread). A block stores its dirty registers on an edge only where they are live.
+fn state_live(
+    blocks: &[&Block],
+    internal: &HashMap<u64, ir::Block>,
+    host_fault_loads: bool,
+    has_fma: bool,
+) -> HashMap<u64, u64> {
+    const ALL: u64 = (1 << 32) - 1;
+    // Per block: (registers read from the state before set, registers set, successors).
+    let mut info: HashMap<u64, (u64, u64, Vec<u64>)> = HashMap::new();
+    for blk in blocks {
+        if info.contains_key(&blk.pc) {
+            continue;
+        }
+        let (mut gen, mut set, mut succ) = (0u64, 0u64, Vec::new());
+        let mut edge = |t: u64, gen: &mut u64, set: u64| {
+            if internal.contains_key(&t) {
+                succ.push(t);
+            } else {
+                *gen |= ALL & !set;
+            }
+        };
+        for op in &blk.ops {
+            match *op {
+                Op::Set { reg: Reg::X(n), .. } => set |= 1 << n,
+                Op::Load { .. } if host_fault_loads => {}
+                Op::Jump { target, .. } => edge(target, &mut gen, set),
+                Op::Branch {
+                    taken, fallthrough, ..
+                } => {
+                    edge(taken, &mut gen, set);
+                    edge(fallthrough, &mut gen, set);
+                }
+                Op::JumpReg { .. } | Op::Syscall { .. } | Op::Trap { .. } => gen |= ALL & !set,
+                Op::Call { helper, insn } => {
+                    gen |= ALL & !set;
+                    // An inline FP path may then write an X register (see `fp::writes`).
+                    if let (Some(x), _) = fp::writes(helper, insn, has_fma) {
+                        if x < 31 {
+                            set |= 1 << x;
+                        }
+                    }
+                }
+                ref op if matches!(op.kind(), OpKind::Load | OpKind::Store) => gen |= ALL & !set,
+                _ => {}
+            }
+        }
+        info.insert(blk.pc, (gen, set, succ));
+    }
+    let mut live: HashMap<u64, u64> = info.keys().map(|&pc| (pc, 0)).collect();
+    loop {
+        let mut changed = false;
+        for (pc, (gen, set, succ)) in &info {
+            let out = succ
+                .iter()
+                .fold(0, |m, s| m | live.get(s).copied().unwrap_or(ALL));
+            let new = gen | (out & !set);
+            let cur = live.get_mut(pc).expect("every block has an entry");
+            if new != *cur {
+                *cur = new;
+                changed = true;
+            }
+        }
+        if !changed {
+            return live;
+        }
+    }
 }
 
 impl<E: Env> Lower<'_, '_, E> {
@@ -569,19 +669,25 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
-    /// The JIT context: Cranelift's pinned register (r15 on x86-64), which the runtime's
-    /// entry sets and every region and callee keeps, so the context takes no allocatable
-    /// register and is never spilled.
-    fn ctx(&mut self) -> Value {
+    /// The CPU state (the [`Frame`]): Cranelift's pinned register (r15 on x86-64), which the
+    /// runtime's entry sets and every region and callee keeps, so it takes no allocatable
+    /// register and is never spilled. Read at each use (a short live range).
+    fn cpu(&mut self) -> Value {
         self.b.ins().get_pinned_reg(types::I64)
+    }
+
+    /// The JIT context, for passing to runtime entry points.
+    fn ctx(&mut self) -> Value {
+        let f = self.cpu();
+        self.b.ins().iadd_imm_s(f, CTX_OFFSET as i64)
     }
 
     /// A field of the context, loaded where it is used (a short live range).
     fn ctx_field(&mut self, off: usize) -> Value {
-        let ctx = self.ctx();
+        let f = self.cpu();
         self.b
             .ins()
-            .load(types::I64, state_flags(), ctx, off as i32)
+            .load(types::I64, state_flags(), f, CTX_OFFSET + off as i32)
     }
 
     fn callee_sig(&mut self, c: Callee) -> ir::SigRef {
@@ -611,21 +717,30 @@ impl<E: Env> Lower<'_, '_, E> {
         self.store_dirty();
         if self.written[NZCV] {
             let v = self.materialize();
-            self.b
-                .ins()
-                .store(state_flags(), v, self.cpu, reg_offset(NZCV));
+            let cpu = self.cpu();
+            self.b.ins().store(state_flags(), v, cpu, reg_offset(NZCV));
         }
     }
 
     /// Stores the registers set in this block so far (they stay dirty: the caller may be
     /// on a side path).
     fn store_dirty(&mut self) {
+        self.store_regs(self.dirty_mask());
+    }
+
+    fn dirty_mask(&self) -> u64 {
+        (0..NREGS)
+            .filter(|&r| self.dirty[r])
+            .fold(0, |m, r| m | 1 << r)
+    }
+
+    /// Stores the registers of `mask` (bit r = register r) from their variables.
+    fn store_regs(&mut self, mask: u64) {
         for r in 0..NREGS {
-            if self.dirty[r] {
+            if mask & (1 << r) != 0 {
                 let v = self.b.use_var(self.vars[r]);
-                self.b
-                    .ins()
-                    .store(state_flags(), v, self.cpu, reg_offset(r));
+                let cpu = self.cpu();
+                self.b.ins().store(state_flags(), v, cpu, reg_offset(r));
             }
         }
     }
@@ -647,10 +762,11 @@ impl<E: Env> Lower<'_, '_, E> {
     fn reload(&mut self) {
         for r in 0..NREGS {
             if self.tracked[r] {
+                let cpu = self.cpu();
                 let v = self
                     .b
                     .ins()
-                    .load(types::I64, state_flags(), self.cpu, reg_offset(r));
+                    .load(types::I64, state_flags(), cpu, reg_offset(r));
                 if r == NZCV {
                     self.def_packed(v);
                 } else {
@@ -662,9 +778,10 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn set_pc(&mut self, pc: Value) {
+        let cpu = self.cpu();
         self.b
             .ins()
-            .store(state_flags(), pc, self.cpu, offset_of!(CpuState, pc) as i32);
+            .store(state_flags(), pc, cpu, offset_of!(CpuState, pc) as i32);
     }
 
     fn ret(&mut self, code: i64) {
@@ -690,8 +807,8 @@ impl<E: Env> Lower<'_, '_, E> {
                 let back = self.b.create_block();
                 self.b.ins().brif(code, chained, &[], back, &[]);
                 self.b.switch_to_block(chained);
-                let (cpu, ctx, sig) = (self.cpu, self.ctx(), self.region_sig);
-                self.b.ins().return_call_indirect(sig, code, &[cpu, ctx]);
+                let sig = self.region_sig;
+                self.b.ins().return_call_indirect(sig, code, &[]);
                 self.b.switch_to_block(back);
                 self.ret(exit::CONTINUE);
             }
@@ -747,8 +864,8 @@ impl<E: Env> Lower<'_, '_, E> {
             .b
             .ins()
             .load(types::I64, MemFlagsData::new().with_notrap(), entry, 8);
-        let (cpu, ctx, sig) = (self.cpu, self.ctx(), self.region_sig);
-        self.b.ins().return_call_indirect(sig, code, &[cpu, ctx]);
+        let sig = self.region_sig;
+        self.b.ins().return_call_indirect(sig, code, &[]);
         self.b.switch_to_block(back);
         self.ret(exit::CONTINUE);
     }
@@ -767,7 +884,7 @@ impl<E: Env> Lower<'_, '_, E> {
 
     fn defer(&mut self, d: Deferred) -> ir::Block {
         let blk = self.b.create_block();
-        if !matches!(d, Deferred::Exit(_)) {
+        if !matches!(d, Deferred::Exit(_) | Deferred::Edge(..)) {
             self.b.set_cold_block(blk);
         }
         self.deferred.push((blk, d, self.fk_static, self.dirty));
@@ -794,6 +911,11 @@ impl<E: Env> Lower<'_, '_, E> {
                 }
                 Deferred::Exit(target) => self.exit_to(target),
                 Deferred::Return(code) => self.ret(code),
+                Deferred::Edge(target, mask) => {
+                    self.store_regs(mask);
+                    let t = self.internal[&target];
+                    self.b.ins().jump(t, &[]);
+                }
             }
         }
     }
@@ -963,13 +1085,14 @@ impl<E: Env> Lower<'_, '_, E> {
                 (lo, self.b.ins().iconst(types::I64, 0))
             }
         };
-        self.b.ins().store(state_flags(), lo, self.cpu, off);
-        self.b.ins().store(state_flags(), hi, self.cpu, off + 8);
+        let cpu = self.cpu();
+        self.b.ins().store(state_flags(), lo, cpu, off);
+        self.b.ins().store(state_flags(), hi, cpu, off + 8);
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
         let sz = self.iconst(types::I64, size as u64);
         let rg = self.iconst(types::I64, reg as u64);
-        let (ctx, cpu) = (self.ctx(), self.cpu);
+        let (ctx, cpu) = (self.ctx(), self.cpu());
         let status = self.call(Callee::LoadVec, &[ctx, cpu, addr, sz, rg]);
         let fault = self.fault_block();
         self.b.ins().brif(status, fault, &[], join, &[]);
@@ -981,7 +1104,8 @@ impl<E: Env> Lower<'_, '_, E> {
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         let off = vreg_offset(reg);
-        let lo = self.b.ins().load(types::I64, state_flags(), self.cpu, off);
+        let cpu = self.cpu();
+        let lo = self.b.ins().load(types::I64, state_flags(), cpu, off);
         match size {
             1 => self.b.ins().istore8(mem_flags(), lo, host, 0),
             2 => self.b.ins().istore16(mem_flags(), lo, host, 0),
@@ -989,17 +1113,15 @@ impl<E: Env> Lower<'_, '_, E> {
             _ => self.b.ins().store(mem_flags(), lo, host, 0),
         };
         if size == 16 {
-            let hi = self
-                .b
-                .ins()
-                .load(types::I64, state_flags(), self.cpu, off + 8);
+            let cpu = self.cpu();
+            let hi = self.b.ins().load(types::I64, state_flags(), cpu, off + 8);
             self.b.ins().store(mem_flags(), hi, host, 8);
         }
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
         let sz = self.iconst(types::I64, size as u64);
         let rg = self.iconst(types::I64, reg as u64);
-        let (ctx, cpu) = (self.ctx(), self.cpu);
+        let (ctx, cpu) = (self.ctx(), self.cpu());
         let status = self.call(Callee::StoreVec, &[ctx, cpu, addr, sz, rg]);
         self.store_status(status, join);
         self.b.switch_to_block(join);
@@ -1389,11 +1511,21 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.ins().icmp_imm_u(IntCC::NotEqual, base, 0)
     }
 
+    /// Where a branch to `pc` goes: the block itself, an edge block that first stores what
+    /// `pc` may need of this block's registers, or an exit (which stores them all).
     fn target_block(&mut self, pc: u64) -> ir::Block {
         match self.internal.get(&pc) {
-            Some(b) => *b,
+            Some(&b) => match self.edge_stores(pc) {
+                0 => b,
+                mask => self.defer(Deferred::Edge(pc, mask)),
+            },
             None => self.defer(Deferred::Exit(pc)),
         }
+    }
+
+    /// The dirty registers internal block `pc` may need in the CPU state.
+    fn edge_stores(&self, pc: u64) -> u64 {
+        self.dirty_mask() & self.live_in.get(&pc).copied().unwrap_or(u64::MAX)
     }
 
     fn lower_block(&mut self, blk: &Block) {
@@ -1524,10 +1656,11 @@ impl<E: Env> Lower<'_, '_, E> {
                     }
                 }
                 Op::Jump { target, .. } => {
-                    self.flush();
                     self.smc_check(target);
                     match self.internal.get(&target) {
                         Some(&t) => {
+                            let mask = self.edge_stores(target);
+                            self.store_regs(mask);
                             self.b.ins().jump(t, &[]);
                         }
                         None => self.exit_to(target),
@@ -1554,7 +1687,6 @@ impl<E: Env> Lower<'_, '_, E> {
                     fallthrough,
                 } => {
                     let cv = self.t(c);
-                    self.flush();
                     if let Some(addr) = counter {
                         let taken = self.b.ins().icmp_imm_u(IntCC::NotEqual, cv, 0);
                         let taken = self.b.ins().uextend(types::I64, taken);
@@ -1613,13 +1745,15 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn load_state(&mut self, off: usize) -> Value {
+        let cpu = self.cpu();
         self.b
             .ins()
-            .load(types::I64, state_flags(), self.cpu, off as i32)
+            .load(types::I64, state_flags(), cpu, off as i32)
     }
 
     fn store_state(&mut self, v: Value, off: usize) {
-        self.b.ins().store(state_flags(), v, self.cpu, off as i32);
+        let cpu = self.cpu();
+        self.b.ins().store(state_flags(), v, cpu, off as i32);
     }
 
     fn call_helper(&mut self, helper: &'static Helper, insn: u32) {
@@ -1643,7 +1777,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.set_pc(pc);
         let h = self.env.helper(&mut self.b, helper);
         let w = self.iconst(types::I64, insn as u64);
-        let (ctx, cpu) = (self.ctx(), self.cpu);
+        let (ctx, cpu) = (self.ctx(), self.cpu());
         let status = self.call(callee, &[ctx, cpu, h, w]);
         self.vcache = [None; 32];
         let fault = if helper.gpr {

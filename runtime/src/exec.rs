@@ -115,7 +115,7 @@ impl Process {
                 .as_ref()
                 .map_or(std::ptr::null(), std::sync::Arc::as_ptr),
         };
-        let mut ctx = JitContext {
+        *self.cpu.ctx_mut() = JitContext {
             mem_base: self.mem.host_base() as u64,
             perms: self.mem.perms_table() as u64,
             chain: cache.chain_table(),
@@ -175,10 +175,10 @@ impl Process {
                     // Fresh raw pointers for this call; nothing else touches memory, state or
                     // context until the translated code returns.
                     slow.mem = &mut self.mem;
-                    ctx.runtime = &mut slow as *mut SlowState as u64;
-                    // SAFETY: `enter` and `code` are this cache's translated code; state and
-                    // context outlive the call.
-                    let r = unsafe { fault::enter(&mut self.cpu, &mut ctx, code, enter) };
+                    self.cpu.ctx_mut().runtime = &mut slow as *mut SlowState as u64;
+                    // SAFETY: `enter` and `code` are this cache's translated code; the frame
+                    // (state and context) outlives the call.
+                    let r = unsafe { fault::enter(self.cpu.frame_ptr(), code, enter) };
                     if let Some(t0) = t0 {
                         timing.jit += t0.elapsed();
                     }
@@ -195,7 +195,7 @@ impl Process {
                             ),
                         };
                     }
-                    native_exit(r, &self.cpu, &ctx, slow.fault.take())
+                    native_exit(r, &self.cpu, self.cpu.ctx(), slow.fault.take())
                 }
             };
             match exit {
@@ -208,8 +208,8 @@ impl Process {
                         // The host fork copied the JIT's shared code memory and lost its
                         // compile thread: give this process its own.
                         cache.after_fork();
-                        ctx.chain = cache.chain_table();
-                        ctx.indirect = cache.indirect_table();
+                        self.cpu.ctx_mut().chain = cache.chain_table();
+                        self.cpu.ctx_mut().indirect = cache.indirect_table();
                     }
                     match r {
                         SysResult::Ret(v) => self.cpu.x[0] = v as u64,

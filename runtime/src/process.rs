@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use vmc_compiler::lower::{Frame, JitContext};
 use vmc_compiler::CpuState;
 
 use crate::loader::{self, LoadError, LoadedImage};
@@ -41,10 +42,54 @@ pub struct Counters {
     pub jit: crate::tiers::CacheStats,
 }
 
+/// The guest registers in a heap [`Frame`] beside the JIT context, at the fixed distance
+/// translated code relies on (it reaches both through one pinned register). Derefs to the
+/// [`CpuState`].
+#[derive(Debug, Default)]
+pub struct CpuFrame(Box<Frame>);
+
+impl CpuFrame {
+    /// A frame holding `cpu` and an empty context.
+    pub fn new(cpu: CpuState) -> CpuFrame {
+        CpuFrame(Box::new(Frame {
+            cpu,
+            ctx: JitContext::default(),
+        }))
+    }
+
+    /// The JIT context.
+    pub fn ctx(&self) -> &JitContext {
+        &self.0.ctx
+    }
+
+    /// The JIT context, to fill before entering translated code.
+    pub fn ctx_mut(&mut self) -> &mut JitContext {
+        &mut self.0.ctx
+    }
+
+    /// The frame's address: what translated code receives.
+    pub fn frame_ptr(&mut self) -> *mut Frame {
+        &mut *self.0
+    }
+}
+
+impl std::ops::Deref for CpuFrame {
+    type Target = CpuState;
+    fn deref(&self) -> &CpuState {
+        &self.0.cpu
+    }
+}
+
+impl std::ops::DerefMut for CpuFrame {
+    fn deref_mut(&mut self) -> &mut CpuState {
+        &mut self.0.cpu
+    }
+}
+
 /// One emulated Linux process.
 pub struct Process {
-    /// Registers.
-    pub cpu: CpuState,
+    /// Registers (with the JIT context translated code finds beside them).
+    pub cpu: CpuFrame,
     /// Address space.
     pub mem: GuestMemory,
     /// Start of the heap (initial program break).
@@ -117,7 +162,7 @@ impl Process {
         };
         let exe = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let mut p = Process {
-            cpu,
+            cpu: CpuFrame::new(cpu),
             mem,
             brk_start: image.brk,
             brk: image.brk,

@@ -590,7 +590,8 @@ impl<E: Env> Lower<'_, '_, E> {
     /// something may have changed FPCR or FPSR.
     pub(super) fn reload_fpmode(&mut self) {
         if let Some(var) = self.fpmode {
-            let v = fpmode_value(&mut self.b, self.cpu);
+            let cpu = self.cpu();
+            let v = fpmode_value(&mut self.b, cpu);
             self.b.def_var(var, v);
         }
     }
@@ -629,9 +630,10 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// The low element of V[r] as a float, loaded from the CPU state.
     fn load_vf_mem(&mut self, p: Prec, r: u8) -> Value {
+        let cpu = self.cpu();
         self.b
             .ins()
-            .load(p.float(), state_flags(), self.cpu, vreg_offset(r))
+            .load(p.float(), state_flags(), cpu, vreg_offset(r))
     }
 
     /// The low element of V[r] as a zero-extended i64.
@@ -648,10 +650,10 @@ impl<E: Env> Lower<'_, '_, E> {
             }
             _ => {}
         }
-        let off = vreg_offset(r);
+        let (off, cpu) = (vreg_offset(r), self.cpu());
         match p {
-            Prec::S => self.b.ins().uload32(state_flags(), self.cpu, off),
-            Prec::D => self.b.ins().load(types::I64, state_flags(), self.cpu, off),
+            Prec::S => self.b.ins().uload32(state_flags(), cpu, off),
+            Prec::D => self.b.ins().load(types::I64, state_flags(), cpu, off),
         }
     }
 
@@ -664,8 +666,9 @@ impl<E: Env> Lower<'_, '_, E> {
     fn store_vint_mem(&mut self, rd: u8, v: Value) {
         let off = vreg_offset(rd);
         let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.ins().store(state_flags(), v, self.cpu, off);
-        self.b.ins().store(state_flags(), zero, self.cpu, off + 8);
+        let cpu = self.cpu();
+        self.b.ins().store(state_flags(), v, cpu, off);
+        self.b.ins().store(state_flags(), zero, cpu, off + 8);
     }
 
     /// Writes a float scalar to V[rd], clearing the rest of the register.
@@ -687,9 +690,10 @@ impl<E: Env> Lower<'_, '_, E> {
         } else if self.tracked[n] {
             self.b.use_var(self.vars[n])
         } else {
+            let cpu = self.cpu();
             self.b
                 .ins()
-                .load(types::I64, state_flags(), self.cpu, reg_offset(n))
+                .load(types::I64, state_flags(), cpu, reg_offset(n))
         }
     }
 

@@ -13,8 +13,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use vmc_compiler::lower::JitContext;
-use vmc_compiler::CpuState;
+use vmc_compiler::lower::Frame;
 
 /// Exit code of [`enter`] when translated code was stopped by a host fault.
 pub const HOST_FAULT: i64 = -1;
@@ -32,8 +31,8 @@ const CODE_RANGES: usize = 8;
 static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
 static INSTALL: std::sync::Once = std::sync::Once::new();
 
-/// The entry trampoline's type: `(cpu, ctx, region code) -> exit code`.
-pub type Trampoline = unsafe extern "C" fn(*mut CpuState, *mut JitContext, u64) -> i64;
+/// The entry trampoline's type: `(region code) -> exit code` (the frame is in r15).
+pub type Trampoline = unsafe extern "C" fn(u64) -> i64;
 
 /// Installs the host SIGSEGV handler (once per process).
 pub fn install() {
@@ -112,19 +111,15 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut lib
     }
 }
 
-/// Runs translated code through `tramp` (`tramp(cpu, ctx, code)`), saving what
-/// [`abort_landing`] needs to return from it with [`HOST_FAULT`] instead.
+/// Runs translated code through `tramp` (`tramp(code)` with the frame in Cranelift's pinned
+/// register r15), saving what [`abort_landing`] needs to return from it with [`HOST_FAULT`]
+/// instead.
 ///
 /// # Safety
-/// `tramp` and `code` are translated code for this runtime; `cpu` and `ctx` are valid for
-/// the whole run. Not reentrant (one guest thread per process).
+/// `tramp` and `code` are translated code for this runtime; `frame` is valid for the whole
+/// run. Not reentrant (one guest thread per process).
 #[unsafe(naked)]
-pub unsafe extern "C" fn enter(
-    cpu: *mut CpuState,
-    ctx: *mut JitContext,
-    code: u64,
-    tramp: Trampoline,
-) -> i64 {
+pub unsafe extern "C" fn enter(frame: *mut Frame, code: u64, tramp: Trampoline) -> i64 {
     core::arch::naked_asm!(
         "push rbp",
         "mov rbp, rsp",
@@ -136,9 +131,10 @@ pub unsafe extern "C" fn enter(
         // 16-byte alignment at the call: return address + 6 pushes + 8.
         "sub rsp, 8",
         "mov [rip + {sp}], rsp",
-        // The context lives in Cranelift's pinned register for the whole run.
-        "mov r15, rsi",
-        "call rcx",
+        // The frame lives in Cranelift's pinned register for the whole run.
+        "mov r15, rdi",
+        "mov rdi, rsi",
+        "call rdx",
         "jmp {leave}",
         sp = sym ABORT_SP,
         leave = sym leave,

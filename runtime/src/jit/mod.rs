@@ -202,27 +202,21 @@ impl Compiler {
         self.finish(func, 0, t0)
     }
 
-    /// The entry trampoline: `extern "C" fn(cpu, ctx, code) -> i64` calling a region (which
-    /// uses the `tail` convention so regions can chain by tail calls).
+    /// The entry trampoline: `extern "C" fn(code) -> i64` calling a region (which uses the
+    /// `tail` convention so regions can chain by tail calls; the frame is in r15).
     pub fn trampoline(&mut self) -> Result<CompiledRegion, JitError> {
         let t0 = Instant::now();
         let mut sig = Signature::new(CallConv::SystemV);
-        for _ in 0..3 {
-            sig.params.push(AbiParam::new(types::I64));
-        }
+        sig.params.push(AbiParam::new(types::I64));
         sig.returns.push(AbiParam::new(types::I64));
         let mut func = Function::with_name_signature(UserFuncName::user(0, 1), sig);
         let mut b = FunctionBuilder::new(&mut func, &mut self.fctx);
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
-        let (cpu, ctx, code) = (
-            b.block_params(entry)[0],
-            b.block_params(entry)[1],
-            b.block_params(entry)[2],
-        );
+        let code = b.block_params(entry)[0];
         let region_sig = b.import_signature(lower::region_signature());
-        let call = b.ins().call_indirect(region_sig, code, &[cpu, ctx]);
+        let call = b.ins().call_indirect(region_sig, code, &[]);
         let r = b.inst_results(call)[0];
         b.ins().return_(&[r]);
         b.seal_all_blocks();

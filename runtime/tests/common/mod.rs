@@ -320,7 +320,7 @@ pub fn run_image_bounded(
     )
     .expect("load test image");
     let entry = p.cpu.pc;
-    p.cpu = init.clone();
+    *p.cpu = init.clone();
     p.cpu.pc = entry;
     let opts = ExecOptions {
         trace: false,
