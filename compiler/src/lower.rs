@@ -468,13 +468,15 @@ pub fn lower_region<E: Env>(
             }
         }
     }
-    // Registers the region writes live in variables (loaded once, written back at exits);
-    // registers it only reads are loaded from the CPU state at each use, which keeps host
-    // register pressure down (a load from the state is as cheap as a reload from a spill).
+    // Registers the region writes live in variables (loaded at entry if some path reads them
+    // before setting them, stored by the blocks that set them); registers it only reads are
+    // loaded from the CPU state at each use, which keeps host register pressure down (a load
+    // from the state is as cheap as a reload from a spill).
+    let entry_reads = read_before_set(region.blocks, &inside, env);
     for r in 0..NREGS {
         // NZCV always goes through its variable (lazy flags).
         tracked[r] = written[r] || (r == NZCV && tracked[r]);
-        if tracked[r] {
+        if tracked[r] && (r == NZCV || entry_reads & (1 << r) != 0) {
             let cpu = b.ins().get_pinned_reg(types::I64);
             let v = b.ins().load(types::I64, state_flags(), cpu, reg_offset(r));
             b.def_var(vars[r], v);
@@ -558,6 +560,59 @@ pub fn lower_region<E: Env>(
     l.b.seal_all_blocks();
     l.b.finalize(isa.frontend_config());
     func
+}
+
+/// The X registers (bit r) some path through the region reads before setting them: the
+/// ones its entry must load. Helper calls count as reading every register (FP fast paths may
+/// read X registers; the rest reload them afterwards).
+fn read_before_set<E: Env>(
+    blocks: &[&Block],
+    inside: &std::collections::HashSet<u64>,
+    env: &mut E,
+) -> u64 {
+    const ALL: u64 = (1 << 32) - 1;
+    let mut info: HashMap<u64, (u64, u64, Vec<u64>)> = HashMap::new();
+    for blk in blocks {
+        if info.contains_key(&blk.pc) {
+            continue;
+        }
+        let (mut used, mut set, mut succ) = (0u64, 0u64, Vec::new());
+        for op in &blk.ops {
+            match *op {
+                Op::Get { reg: Reg::X(n), .. } => used |= (1 << n) & !set,
+                Op::Set { reg: Reg::X(n), .. } => set |= 1 << n,
+                Op::Call { .. } => used |= ALL & !set,
+                Op::Jump { target, .. } => succ.push(target),
+                Op::Branch {
+                    taken, fallthrough, ..
+                } => succ.extend([taken, fallthrough]),
+                Op::JumpReg { .. } => {
+                    if let Some(pc) = blk.last_insn_pc() {
+                        succ.extend(env.indirect_targets(pc));
+                    }
+                }
+                _ => {}
+            }
+        }
+        succ.retain(|t| inside.contains(t));
+        info.insert(blk.pc, (used, set, succ));
+    }
+    let mut live: HashMap<u64, u64> = info.keys().map(|&pc| (pc, 0)).collect();
+    loop {
+        let mut changed = false;
+        for (pc, (used, set, succ)) in &info {
+            let out = succ.iter().fold(0, |m, s| m | live[s]);
+            let new = used | (out & !set);
+            let cur = live.get_mut(pc).expect("every block has an entry");
+            if new != *cur {
+                *cur = new;
+                changed = true;
+            }
+        }
+        if !changed {
+            return blocks.first().map_or(0, |b| live[&b.pc]);
+        }
+    }
 }
 
 /// Backward dataflow over a region with loops: for each of its blocks, the guest registers
