@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+mod mapped;
 use vmc_compiler::aot::image::Image;
 use vmc_runtime::profile::Recorder;
 use vmc_runtime::tiers::{TierConfig, TierMode};
@@ -177,7 +179,7 @@ fn run(args: RunArgs) -> ExitCode {
         eprintln!("vmrun: {}: {e}", program.display());
         ExitCode::from(EXIT_CANNOT_EXECUTE)
     };
-    let bytes = match std::fs::read(&program) {
+    let bytes = match mapped::Program::open(&program) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("vmrun: {}: cannot read: {e}", program.display());

@@ -1,0 +1,72 @@
+//! Reading the program file: large files (AOT images) are mapped rather than copied, so
+//! start-up does not pay for reading and copying megabytes of code it may never run.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// Files at least this large are mapped.
+const MAP_MIN: u64 = 1 << 20;
+
+/// A program file's bytes: mapped read-only and private, or read into memory.
+pub enum Program {
+    /// A private read-only mapping of the whole file.
+    Mapped { ptr: *const u8, len: usize },
+    /// The file's contents, read.
+    Read(Vec<u8>),
+}
+
+impl Program {
+    /// Opens `path`: maps it when large enough, else reads it.
+    pub fn open(path: &Path) -> io::Result<Program> {
+        let mut f = File::open(path)?;
+        let len = f.metadata()?.len();
+        if len >= MAP_MIN && f.metadata()?.is_file() {
+            let size = usize::try_from(len).map_err(io::Error::other)?;
+            // SAFETY: a fresh read-only private mapping of an open regular file; checked
+            // below and unmapped by Drop.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    size,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE,
+                    f.as_raw_fd(),
+                    0,
+                )
+            };
+            if ptr != libc::MAP_FAILED {
+                return Ok(Program::Mapped {
+                    ptr: ptr as *const u8,
+                    len: size,
+                });
+            }
+        }
+        let mut data = Vec::new();
+        f.read_to_end(&mut data)?;
+        Ok(Program::Read(data))
+    }
+}
+
+impl std::ops::Deref for Program {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            // SAFETY: the mapping is `len` readable bytes and lives as long as `self`.
+            Program::Mapped { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+            Program::Read(v) => v,
+        }
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        if let Program::Mapped { ptr, len } = *self {
+            // SAFETY: our own mapping, made by `open`; nothing borrows it any more.
+            unsafe {
+                libc::munmap(ptr as *mut libc::c_void, len);
+            }
+        }
+    }
+}
