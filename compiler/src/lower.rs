@@ -328,6 +328,11 @@ struct Lower<'a, 'f, E: Env> {
     /// ([`state_live`]); so guest registers are never live across blocks just to be written
     /// back at some exit (host register pressure), and loops do not store every iteration.
     dirty: [bool; NREGS],
+    /// Per IR block, on its main path (which dominates the rest of the block): the memory
+    /// base and the permission table (constant for a run) and the registers the region only
+    /// reads, once loaded; cleared by helper calls that may write registers.
+    ctx_cache: [Option<Value>; 2],
+    ro_cache: [Option<Value>; 32],
     /// Per internal block: the registers whose CPU-state copy may be read (by an exit, a
     /// fault or a helper) before the block or its successors set them again.
     live_in: HashMap<u64, u64>,
@@ -512,6 +517,8 @@ pub fn lower_region<E: Env>(
         tracked,
         written,
         dirty: [false; NREGS],
+        ctx_cache: [None; 2],
+        ro_cache: [None; 32],
         live_in: HashMap::new(),
         blocks,
         internal: internal_blocks,
@@ -1000,9 +1007,10 @@ impl<E: Env> Lower<'_, '_, E> {
             .b
             .ins()
             .icmp_imm_u(IntCC::UnsignedLessThan, page, pages);
+        let perms = self.ctx_const(1);
+        self.ctx_const(0);
         self.b.ins().brif(ok, inrange, &[], slow, &[]);
         self.b.switch_to_block(inrange);
-        let perms = self.ctx_field(offset_of!(JitContext, perms));
         let entry = self.b.ins().iadd(perms, page);
         let p = self
             .b
@@ -1034,6 +1042,7 @@ impl<E: Env> Lower<'_, '_, E> {
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
+        self.ctx_const(0);
         let limit = self.b.ins().iconst(types::I64, self.cfg.guest_space as i64);
         let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, addr, limit);
         self.b.ins().brif(ok, fast, &[], slow, &[]);
@@ -1050,8 +1059,24 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
+    /// A context field that is constant for the run (0: memory base, 1: permission table),
+    /// loaded once per IR block. Call on the block's main path only.
+    fn ctx_const(&mut self, which: usize) -> Value {
+        if let Some(v) = self.ctx_cache[which] {
+            return v;
+        }
+        let off = [
+            offset_of!(JitContext, mem_base),
+            offset_of!(JitContext, perms),
+        ][which];
+        let v = self.ctx_field(off);
+        self.ctx_cache[which] = Some(v);
+        v
+    }
+
+    /// The host address of guest `addr` (from the main path: see [`Self::ctx_const`]).
     fn host_addr(&mut self, addr: Value) -> Value {
-        let base = self.ctx_field(offset_of!(JitContext, mem_base));
+        let base = self.ctx_const(0);
         self.b.ins().iadd(base, addr)
     }
 
@@ -1600,6 +1625,8 @@ impl<E: Env> Lower<'_, '_, E> {
         self.store_pending = false;
         self.vcache = [None; 32];
         self.dirty = [false; NREGS];
+        self.ctx_cache = [None; 2];
+        self.ro_cache = [None; 32];
         // Only the region's entry, when nothing branches back to it, starts with the flags
         // loaded from the CPU state; elsewhere the kind depends on the path.
         self.fk_static = (blk.pc == self.region_entry && !self.internal_targets.contains(&blk.pc))
@@ -1620,7 +1647,14 @@ impl<E: Env> Lower<'_, '_, E> {
                         Reg::X(n) if self.tracked[n as usize] => {
                             self.b.use_var(self.vars[n as usize])
                         }
-                        Reg::X(n) => self.load_state(reg_offset(n as usize) as usize),
+                        Reg::X(n) => match self.ro_cache[n as usize] {
+                            Some(v) => v,
+                            None => {
+                                let v = self.load_state(reg_offset(n as usize) as usize);
+                                self.ro_cache[n as usize] = Some(v);
+                                v
+                            }
+                        },
                         Reg::Nzcv => self.materialize(),
                         Reg::Tpidr => self.load_state(offset_of!(CpuState, tpidr_el0)),
                         Reg::Fpcr => self.load_state(offset_of!(CpuState, fpcr)),
@@ -1846,6 +1880,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.switch_to_block(cont);
         if helper.gpr {
             self.reload();
+            self.ro_cache = [None; 32];
         }
         // FP helpers update FPSR (and set IXC, which lets later fast paths through).
         self.reload_fpmode();

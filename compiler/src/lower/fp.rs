@@ -689,6 +689,9 @@ impl<E: Env> Lower<'_, '_, E> {
             self.b.ins().iconst(types::I64, 0)
         } else if self.tracked[n] {
             self.b.use_var(self.vars[n])
+        } else if let Some(v) = self.ro_cache[n] {
+            // Loaded on the block's main path, which dominates this.
+            v
         } else {
             let cpu = self.cpu();
             self.b
