@@ -194,7 +194,7 @@ fn aot_translation_is_deterministic_and_cached() {
 
 /// Re-seals a modified image so that its digest is valid again (to reach the later checks).
 fn reseal(img: &[u8]) -> Vec<u8> {
-    image::seal(img[..img.len() - 40].to_vec())
+    image::seal(img[..img.len() - image::TRAILER].to_vec())
 }
 
 fn replace_once(hay: &mut [u8], from: &[u8], to: &[u8]) {

@@ -27,7 +27,7 @@ pub const FORMAT_VERSION: u32 = 2;
 /// Last 8 bytes of every image.
 pub const MAGIC: &[u8; 8] = b"VMCAOT02";
 /// Digest (XXH3-128) plus magic.
-const TRAILER: usize = 16 + 8;
+pub const TRAILER: usize = 16 + 8;
 
 fn digest(bytes: &[u8]) -> [u8; 16] {
     xxhash_rust::xxh3::xxh3_128(bytes).to_le_bytes()
