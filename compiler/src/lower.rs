@@ -604,12 +604,21 @@ fn read_before_set<E: Env>(
         succ.retain(|t| inside.contains(t));
         info.insert(blk.pc, (used, set, succ));
     }
+    let live = backward_live(&info, 0);
+    blocks.first().map_or(0, |b| live[&b.pc])
+}
+
+/// Solves `live(b) = gen(b) | (OR of live(successors) & !kill(b))` over `info` (per block pc:
+/// gen, kill, successors) to a fixpoint; a successor without an entry counts as `missing`.
+fn backward_live(info: &HashMap<u64, (u64, u64, Vec<u64>)>, missing: u64) -> HashMap<u64, u64> {
     let mut live: HashMap<u64, u64> = info.keys().map(|&pc| (pc, 0)).collect();
     loop {
         let mut changed = false;
-        for (pc, (used, set, succ)) in &info {
-            let out = succ.iter().fold(0, |m, s| m | live[s]);
-            let new = used | (out & !set);
+        for (pc, (gen, kill, succ)) in info {
+            let out = succ
+                .iter()
+                .fold(0, |m, s| m | live.get(s).copied().unwrap_or(missing));
+            let new = gen | (out & !kill);
             let cur = live.get_mut(pc).expect("every block has an entry");
             if new != *cur {
                 *cur = new;
@@ -617,7 +626,7 @@ fn read_before_set<E: Env>(
             }
         }
         if !changed {
-            return blocks.first().map_or(0, |b| live[&b.pc]);
+            return live;
         }
     }
 }
@@ -676,24 +685,7 @@ fn state_live(
         }
         info.insert(blk.pc, (gen, set, succ));
     }
-    let mut live: HashMap<u64, u64> = info.keys().map(|&pc| (pc, 0)).collect();
-    loop {
-        let mut changed = false;
-        for (pc, (gen, set, succ)) in &info {
-            let out = succ
-                .iter()
-                .fold(0, |m, s| m | live.get(s).copied().unwrap_or(ALL));
-            let new = gen | (out & !set);
-            let cur = live.get_mut(pc).expect("every block has an entry");
-            if new != *cur {
-                *cur = new;
-                changed = true;
-            }
-        }
-        if !changed {
-            return live;
-        }
-    }
+    backward_live(&info, ALL)
 }
 
 impl<E: Env> Lower<'_, '_, E> {
