@@ -108,6 +108,21 @@ pub struct Frame {
     pub cpu: CpuState,
     /// The runtime's tables and result slots.
     pub ctx: JitContext,
+    /// The runtime's escape hatch for host faults of translated code (never read by it).
+    pub escape: Escape,
+}
+
+/// Per guest thread, what the runtime's host-fault handler needs to stop translated code
+/// that this frame runs (it finds the frame in the pinned register of the faulting code).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Escape {
+    /// Host stack pointer to unwind to (set by the runtime's entry, 0 outside translated code).
+    pub sp: u64,
+    /// The guest reservation, `[start, end)` host addresses: faults elsewhere are not the guest's.
+    pub sandbox: [u64; 2],
+    /// Guest address of the last host fault.
+    pub fault_addr: u64,
 }
 
 /// Offset of [`Frame::ctx`] from the frame (and so from the CPU state).
@@ -281,6 +296,10 @@ fn reg_offset(r: usize) -> i32 {
 fn vreg_offset(r: u8) -> i32 {
     (offset_of!(CpuState, v) + 16 * r as usize) as i32
 }
+
+/// Most instructions an indirect branch's in-region targets may span for a jump table (else
+/// a compare tree): 4 KiB of guest code, a 16 KiB host table at most.
+const MAX_DENSE_SWITCH: u64 = 4096;
 
 /// How the current NZCV value was produced, for lazy condition evaluation.
 #[derive(Clone, Copy, Debug)]
@@ -887,12 +906,39 @@ impl<E: Env> Lower<'_, '_, E> {
         };
         let off = self.b.ins().iadd_imm_s(t, (base as i64).wrapping_neg());
         let key = self.b.ins().rotr_imm_u(off, 2);
-        let mut sw = cranelift_frontend::Switch::new();
-        for &(p, blk) in &known {
-            sw.set_entry(((p - base) / 4) as u128, blk);
-        }
         let miss = self.b.create_block();
-        sw.emit(&mut self.b, key, miss);
+        let span = (known[known.len() - 1].0 - base) / 4 + 1;
+        if span <= MAX_DENSE_SWITCH {
+            // One host indirect jump, as native code does (a compare tree over the targets
+            // would be a chain of data-dependent branches).
+            let mut table = vec![miss; span as usize];
+            for &(p, blk) in &known {
+                table[((p - base) / 4) as usize] = blk;
+            }
+            let calls: Vec<_> = table
+                .iter()
+                .map(|&blk| self.b.func.dfg.block_call(blk, &[]))
+                .collect();
+            let miss_call = self.b.func.dfg.block_call(miss, &[]);
+            let jt = self
+                .b
+                .create_jump_table(ir::JumpTableData::new(miss_call, &calls));
+            let inside = self.b.create_block();
+            let out = self
+                .b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedGreaterThan, key, span as i64 - 1);
+            self.b.ins().brif(out, miss, &[], inside, &[]);
+            self.b.switch_to_block(inside);
+            let idx = self.b.ins().ireduce(types::I32, key);
+            self.b.ins().br_table(idx, jt);
+        } else {
+            let mut sw = cranelift_frontend::Switch::new();
+            for &(p, blk) in &known {
+                sw.set_entry(((p - base) / 4) as u128, blk);
+            }
+            sw.emit(&mut self.b, key, miss);
+        }
         self.b.switch_to_block(miss);
     }
 
@@ -1445,6 +1491,16 @@ impl<E: Env> Lower<'_, '_, E> {
                 let o = self.narrow(w, ov);
                 let r = self.b.ins().isub(x, o);
                 self.flags = Some(Flags::Sub { a: x, b: o, r });
+                self.def_lazy(if is64 { lazy::SUB64 } else { lazy::SUB32 }, av, ov);
+                self.widen(w, r)
+            }
+            // SUBS/CMP with an immediate: the decoder folds NOT(imm) into the constant.
+            (Some(1), TempDef::Const(k)) => {
+                let imm = if is64 { !k } else { !k & 0xffff_ffff };
+                let o = self.iconst(ty, imm);
+                let r = self.b.ins().isub(x, o);
+                self.flags = Some(Flags::Sub { a: x, b: o, r });
+                let ov = self.b.ins().iconst(types::I64, imm as i64);
                 self.def_lazy(if is64 { lazy::SUB64 } else { lazy::SUB32 }, av, ov);
                 self.widen(w, r)
             }

@@ -18,6 +18,7 @@ use object::{
 };
 use vmc_compiler::aot::image::{self, Image, ImageError};
 
+use crate::jit::fault::CodeRange;
 use crate::jit::slow;
 
 /// Why an image's code cannot be loaded. One line each; the caller names the file.
@@ -62,19 +63,14 @@ pub struct AotCode {
     pub regions: Vec<AotRegion>,
     /// Chain-slot targets: slot `i` exits to guest `slots[i]`.
     pub slots: Vec<u64>,
+    /// The code declared to the host-fault handler.
+    _range: CodeRange,
 }
 
 // SAFETY: the mapping is owned by this value and read-only (code) after loading.
 unsafe impl Send for AotCode {}
 // SAFETY: as above: nothing mutates it after `load` returns.
 unsafe impl Sync for AotCode {}
-
-impl AotCode {
-    /// Host address range of the image's code.
-    pub fn host_range(&self) -> (u64, u64) {
-        (self.base as u64, self.base as u64 + self.len as u64)
-    }
-}
 
 impl std::fmt::Debug for AotCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -157,6 +153,7 @@ pub fn load(img: &Image) -> Result<AotCode, AotError> {
         len,
         regions: Vec::new(),
         slots: img.map.slots.clone(),
+        _range: CodeRange::new(base as u64, base as u64 + len as u64),
     };
     // SAFETY: the mapping is `len` bytes, writable, and owned by `code`.
     let mem = unsafe { std::slice::from_raw_parts_mut(code.base, len) };

@@ -123,7 +123,7 @@ impl Process {
             ..Default::default()
         };
         let (lo, hi) = self.mem.host_range();
-        fault::set_sandbox(lo, hi);
+        self.cpu.escape_mut().sandbox = [lo, hi];
         let mut dispatches = 0u64;
         let result = loop {
             if let Some(max) = opts.max_dispatches {
@@ -185,7 +185,7 @@ impl Process {
                     if r == fault::HOST_FAULT {
                         // A load the guest may not do, refused by the host MMU: the guest
                         // has no SIGSEGV handler (else loads are checked), so it dies.
-                        let addr = fault::fault_addr();
+                        let addr = self.cpu.escape_mut().fault_addr;
                         break Termination::Signaled {
                             signal: sig::SIGSEGV,
                             reason: format!(

@@ -54,6 +54,7 @@ impl CpuFrame {
         CpuFrame(Box::new(Frame {
             cpu,
             ctx: JitContext::default(),
+            escape: Default::default(),
         }))
     }
 
@@ -65,6 +66,11 @@ impl CpuFrame {
     /// The JIT context, to fill before entering translated code.
     pub fn ctx_mut(&mut self) -> &mut JitContext {
         &mut self.0.ctx
+    }
+
+    /// The host-fault escape hatch (see [`crate::jit::fault`]).
+    pub fn escape_mut(&mut self) -> &mut vmc_compiler::lower::Escape {
+        &mut self.0.escape
     }
 
     /// The frame's address: what translated code receives.

@@ -43,6 +43,10 @@ pub struct TierConfig {
     pub code_cache_size: usize,
     /// Most blocks in an optimized region.
     pub max_region_blocks: usize,
+    /// Translated loads check the page table, so a guest fault in translated code is always
+    /// precise (exact pc and registers, as in the interpreter). Off by default: loads rely on
+    /// the host MMU, and a fault the guest does not handle ends it without its exact pc.
+    pub precise_faults: bool,
 }
 
 impl Default for TierConfig {
@@ -55,6 +59,7 @@ impl Default for TierConfig {
             opt_threshold: 2000,
             code_cache_size: 256 << 20,
             max_region_blocks: 64,
+            precise_faults: false,
         }
     }
 }
@@ -232,13 +237,13 @@ impl CodeCache {
             aot,
             aot_map,
             profile,
-            precise_loads: false,
+            precise_loads: cfg.precise_faults,
             last_indirect: None,
             indirect_seen: HashMap::new(),
         };
-        if let Some(aot) = &cache.aot {
-            let (s, e) = aot.host_range();
-            fault::add_code_range(s, e);
+        if cache.precise_loads {
+            // Image code relies on the host MMU for its loads.
+            cache.aot_map.clear();
         }
         // Image code is entered through the JIT's trampoline, even with `--tier interp`.
         if cfg.mode != TierMode::Interp || cache.aot.is_some() {
@@ -266,8 +271,6 @@ impl CodeCache {
             .ok_or_else(|| jit::JitError::Host("code cache too small".into()))?;
         code.reserve_current();
         fault::install();
-        let (s, e) = code.exec_range();
-        fault::add_code_range(s, e);
         // SAFETY: `addr` holds the trampoline just compiled for this host with the C ABI
         // signature `Trampoline`; the code memory stays mapped as long as this cache.
         self.trampoline = Some(unsafe { std::mem::transmute::<usize, Trampoline>(addr as usize) });

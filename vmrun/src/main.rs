@@ -82,6 +82,11 @@ struct RunArgs {
     /// Host code kept before translations are evicted, e.g. 64M (K, M, G suffixes).
     #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
     code_cache_size: usize,
+    /// Make every guest fault in translated code precise (exact pc and registers in the
+    /// crash message and core state), as in the interpreter: loads check the page table
+    /// instead of relying on the host MMU (slower; AOT image code is then not used).
+    #[arg(long)]
+    precise_faults: bool,
     /// Print execution statistics to stderr at exit.
     #[arg(long)]
     stats: bool,
@@ -229,6 +234,7 @@ fn run(args: RunArgs) -> ExitCode {
         baseline_threshold: args.baseline_threshold.max(1),
         opt_threshold: args.opt_threshold.max(1),
         code_cache_size: args.code_cache_size,
+        precise_faults: args.precise_faults,
         ..TierConfig::default()
     };
     let opts = ExecOptions {

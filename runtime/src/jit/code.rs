@@ -3,6 +3,8 @@
 
 use std::io;
 
+use super::fault::CodeRange;
+
 /// A fixed-size code buffer.
 pub struct CodeMemory {
     rw: *mut u8,
@@ -11,6 +13,8 @@ pub struct CodeMemory {
     used: usize,
     /// Bytes at the start that survive [`CodeMemory::reset`] (the entry trampoline).
     reserved: usize,
+    /// The executable mapping, declared to the host-fault handler.
+    _range: CodeRange,
 }
 
 // SAFETY: the mappings are owned by this value; it is only used from the dispatcher thread.
@@ -27,11 +31,6 @@ impl Drop for CodeMemory {
 }
 
 impl CodeMemory {
-    /// Host address range of the executable mapping.
-    pub fn exec_range(&self) -> (u64, u64) {
-        (self.rx as u64, self.rx as u64 + self.size as u64)
-    }
-
     /// Maps `size` bytes (rounded up to pages).
     pub fn new(size: usize) -> io::Result<CodeMemory> {
         let size = (size.max(1 << 16) + 0xfff) & !0xfff;
@@ -78,6 +77,7 @@ impl CodeMemory {
                 size,
                 used: 0,
                 reserved: 0,
+                _range: CodeRange::new(rx as u64, rx as u64 + size as u64),
             })
         }
     }

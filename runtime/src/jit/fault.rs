@@ -4,32 +4,36 @@
 //! consulting the page table ([`vmc_compiler::lower::Env::host_fault_loads`]): the guest
 //! reservation mirrors guest read permission in host protections, so a load the guest may
 //! not do raises a host SIGSEGV. [`enter`] runs translated code with an escape hatch: the
-//! handler installed by [`install`] recognizes a fault of translated code on the guest
-//! reservation and resumes at [`abort_landing`], which unwinds to [`enter`]'s caller with
-//! [`HOST_FAULT`]. Guest registers are then not recoverable (they may live in host
-//! registers), so the dispatcher uses this only while the guest has no SIGSEGV handler and
-//! terminates the guest by SIGSEGV, as Linux would. Any other host fault goes to the
-//! previous disposition (a crash with Rust's or the default message).
+//! handler installed by [`install`] recognizes a fault of translated code (its pc is in a
+//! range declared by [`CodeRange`]) on the reservation of the frame that code runs (the
+//! frame is in the pinned register, its [`Escape`] says where to unwind to) and resumes at
+//! [`enter`]'s epilogue with [`HOST_FAULT`]. The escape state is per frame, so any number of
+//! threads may run guests (each with its own memory, code and frame) at once. Guest
+//! registers are then not recoverable (they may live in host registers), so the dispatcher
+//! uses this only while the guest has no SIGSEGV handler and terminates the guest by
+//! SIGSEGV, as Linux would. Any other host fault goes to the previous disposition (a crash
+//! with Rust's or the default message).
 
+use std::mem::offset_of;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-use vmc_compiler::lower::Frame;
+use vmc_compiler::lower::{Escape, Frame};
 
 /// Exit code of [`enter`] when translated code was stopped by a host fault.
 pub const HOST_FAULT: i64 = -1;
 
-/// Stack pointer of the innermost [`enter`] (after it saved its registers), 0 outside.
-static ABORT_SP: AtomicU64 = AtomicU64::new(0);
-/// Guest address of the last host fault (offset into the reservation).
-static FAULT_ADDR: AtomicU64 = AtomicU64::new(0);
-/// The guest reservation: [start, end) host addresses.
-static SANDBOX: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-/// Host code ranges of translated code: [start, end) pairs (JIT code memory, AOT images).
+/// Host code ranges of translated code: [start, end) pairs (JIT code memories, AOT images),
+/// read by the handler; an unused slot has end 0.
 static CODE: [AtomicU64; 2 * CODE_RANGES] = [const { AtomicU64::new(0) }; 2 * CODE_RANGES];
-const CODE_RANGES: usize = 8;
+const CODE_RANGES: usize = 64;
+/// Serializes changes of [`CODE`] (the handler only reads it).
+static CODE_LOCK: Mutex<()> = Mutex::new(());
 /// The disposition replaced by [`install`] (a `libc::sigaction`, written once).
 static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
 static INSTALL: std::sync::Once = std::sync::Once::new();
+
+const ESCAPE_SP: usize = offset_of!(Frame, escape) + offset_of!(Escape, sp);
 
 /// The entry trampoline's type: `(region code) -> exit code` (the frame is in r15).
 pub type Trampoline = unsafe extern "C" fn(u64) -> i64;
@@ -37,8 +41,9 @@ pub type Trampoline = unsafe extern "C" fn(u64) -> i64;
 /// Installs the host SIGSEGV handler (once per process).
 pub fn install() {
     INSTALL.call_once(|| {
-        // SAFETY: a handler that only reads atomics and rewrites the interrupted context of
-        // faults it recognizes; `PREVIOUS` is written here once, before the handler runs.
+        // SAFETY: a handler that only reads atomics and the faulting code's frame and
+        // rewrites the interrupted context of faults it recognizes; `PREVIOUS` is written
+        // here once, before the handler runs.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             libc::sigemptyset(&mut sa.sa_mask);
@@ -50,31 +55,35 @@ pub fn install() {
     });
 }
 
-/// Declares the guest reservation, `[start, end)` host addresses.
-pub fn set_sandbox(start: u64, end: u64) {
-    SANDBOX[0].store(start, Ordering::SeqCst);
-    SANDBOX[1].store(end, Ordering::SeqCst);
+/// A range of host memory holding translated code, declared to the handler for as long as
+/// this value lives (not declared when all slots are taken: faults there stay host crashes).
+#[derive(Debug)]
+pub struct CodeRange {
+    slot: Option<usize>,
 }
 
-/// Declares a range of host code holding translated code (ignored once the table is full;
-/// faults there then stay host crashes).
-pub fn add_code_range(start: u64, end: u64) {
-    for i in 0..CODE_RANGES {
-        let (s, e) = (&CODE[2 * i], &CODE[2 * i + 1]);
-        if s.load(Ordering::SeqCst) == start && e.load(Ordering::SeqCst) == end {
-            return;
+impl CodeRange {
+    /// Declares `[start, end)`.
+    pub fn new(start: u64, end: u64) -> CodeRange {
+        let _g = CODE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = (0..CODE_RANGES).find(|&i| CODE[2 * i + 1].load(Ordering::SeqCst) == 0);
+        if let Some(i) = slot {
+            CODE[2 * i].store(start, Ordering::SeqCst);
+            CODE[2 * i + 1].store(end, Ordering::SeqCst);
         }
-        if e.load(Ordering::SeqCst) == 0 {
-            s.store(start, Ordering::SeqCst);
-            e.store(end, Ordering::SeqCst);
-            return;
-        }
+        CodeRange { slot }
     }
 }
 
-/// The guest address of the last host fault.
-pub fn fault_addr() -> u64 {
-    FAULT_ADDR.load(Ordering::SeqCst)
+impl Drop for CodeRange {
+    fn drop(&mut self) {
+        let _g = CODE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = self.slot {
+            // End first: a reader never sees a range with a stale end.
+            CODE[2 * i + 1].store(0, Ordering::SeqCst);
+            CODE[2 * i].store(0, Ordering::SeqCst);
+        }
+    }
 }
 
 fn in_code(pc: u64) -> bool {
@@ -88,21 +97,25 @@ fn in_code(pc: u64) -> bool {
 }
 
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler.
+    // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler. Code
+    // in a declared range is translated code, which always holds its frame in r15 (the
+    // pinned register, set by `enter`), and the frame outlives the run.
     unsafe {
         let addr = (*info).si_addr() as u64;
         let uc = uc as *mut libc::ucontext_t;
         let gregs = &mut (*uc).uc_mcontext.gregs;
         let pc = gregs[libc::REG_RIP as usize] as u64;
-        let sp = ABORT_SP.load(Ordering::Relaxed);
-        let (lo, hi) = (
-            SANDBOX[0].load(Ordering::Relaxed),
-            SANDBOX[1].load(Ordering::Relaxed),
-        );
-        if sp != 0 && lo <= addr && addr < hi && in_code(pc) {
-            FAULT_ADDR.store(addr - lo, Ordering::Relaxed);
-            gregs[libc::REG_RIP as usize] = abort_landing as *const () as usize as i64;
-            return;
+        if in_code(pc) {
+            let frame = gregs[libc::REG_R15 as usize] as *mut Frame;
+            let esc = &mut (*frame).escape;
+            let [lo, hi] = esc.sandbox;
+            if esc.sp != 0 && lo <= addr && addr < hi {
+                esc.fault_addr = addr - lo;
+                gregs[libc::REG_RSP as usize] = esc.sp as i64;
+                gregs[libc::REG_RAX as usize] = HOST_FAULT;
+                gregs[libc::REG_RIP as usize] = leave as *const () as usize as i64;
+                return;
+            }
         }
         // Not ours: put the previous disposition back; the faulting instruction runs again
         // and faults into it.
@@ -112,12 +125,12 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut lib
 }
 
 /// Runs translated code through `tramp` (`tramp(code)` with the frame in Cranelift's pinned
-/// register r15), saving what [`abort_landing`] needs to return from it with [`HOST_FAULT`]
-/// instead.
+/// register r15), saving in the frame's [`Escape`] where the handler unwinds to on a host
+/// fault (then [`enter`] returns [`HOST_FAULT`]).
 ///
 /// # Safety
 /// `tramp` and `code` are translated code for this runtime; `frame` is valid for the whole
-/// run. Not reentrant (one guest thread per process).
+/// run, with its [`Escape::sandbox`] set. Not reentrant per frame.
 #[unsafe(naked)]
 pub unsafe extern "C" fn enter(frame: *mut Frame, code: u64, tramp: Trampoline) -> i64 {
     core::arch::naked_asm!(
@@ -130,43 +143,27 @@ pub unsafe extern "C" fn enter(frame: *mut Frame, code: u64, tramp: Trampoline) 
         "push r15",
         // 16-byte alignment at the call: return address + 6 pushes + 8.
         "sub rsp, 8",
-        "mov [rip + {sp}], rsp",
+        "mov [rdi + {sp}], rsp",
         // The frame lives in Cranelift's pinned register for the whole run.
         "mov r15, rdi",
         "mov rdi, rsi",
         "call rdx",
         "jmp {leave}",
-        sp = sym ABORT_SP,
+        sp = const ESCAPE_SP,
         leave = sym leave,
     )
 }
 
-/// Where the fault handler resumes: drops the frames of translated code and returns
-/// [`HOST_FAULT`] from the innermost [`enter`].
+/// The epilogue of [`enter`], also where the handler resumes after a host fault (with rax =
+/// [`HOST_FAULT`]): clears the escape hatch and restores what [`enter`] saved.
 ///
 /// # Safety
-/// Only the fault handler transfers here, while [`enter`] is active.
-#[unsafe(naked)]
-pub unsafe extern "C" fn abort_landing() {
-    core::arch::naked_asm!(
-        "mov rsp, [rip + {sp}]",
-        "mov rax, {code}",
-        "jmp {leave}",
-        sp = sym ABORT_SP,
-        code = const HOST_FAULT,
-        leave = sym leave,
-    )
-}
-
-/// The epilogue [`enter`] and [`abort_landing`] share: clears the escape hatch and restores
-/// what [`enter`] saved (rax holds the exit code).
-///
-/// # Safety
-/// Only jumped to from those two, with the stack as [`enter`] left it before its call.
+/// Only reached from [`enter`] or its handler, with the stack as [`enter`] left it before
+/// its call and the frame in r15.
 #[unsafe(naked)]
 unsafe extern "C" fn leave() {
     core::arch::naked_asm!(
-        "mov qword ptr [rip + {sp}], 0",
+        "mov qword ptr [r15 + {sp}], 0",
         "add rsp, 8",
         "pop r15",
         "pop r14",
@@ -175,6 +172,6 @@ unsafe extern "C" fn leave() {
         "pop rbx",
         "pop rbp",
         "ret",
-        sp = sym ABORT_SP,
+        sp = const ESCAPE_SP,
     )
 }
