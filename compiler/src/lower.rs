@@ -46,6 +46,10 @@ pub mod exit {
     pub const FAULT: i64 = 2;
     /// The instruction at `cpu.pc` trapped; kind and word in the context.
     pub const TRAP: i64 = 3;
+    /// A load with host-fault semantics ([`super::Env::host_fault_loads`]) refused: the guest
+    /// address is in [`super::Escape::fault_addr`], the CPU state is not precise (as after a
+    /// load the host MMU refused).
+    pub const HOST_FAULT: i64 = -1;
 }
 
 /// Kinds of lazily recorded flags (how NZCV would be computed from two operands).
@@ -1070,12 +1074,15 @@ impl<E: Env> Lower<'_, '_, E> {
         (fast, slow)
     }
 
-    /// The check before a guest load: with host-fault loads only the address-space bound
-    /// (the host MMU refuses unreadable pages; see [`Env::host_fault_loads`]), else the
-    /// page table.
-    fn check_load(&mut self, addr: Value, size: u8) -> (ir::Block, ir::Block) {
+    /// The check before a guest load. With host-fault loads only the address-space bound
+    /// (the host MMU refuses unreadable pages; see [`Env::host_fault_loads`]): an address
+    /// beyond it is never mapped, so its cold path leaves as the host MMU would have made it
+    /// ([`exit::HOST_FAULT`], nothing written back: no register or flag must be live for
+    /// it), and the load needs no join (`None`). Else the page table: the slow block for
+    /// the caller to fill.
+    fn check_load(&mut self, addr: Value, size: u8) -> Option<ir::Block> {
         if !self.env.host_fault_loads() {
-            return self.check_access(addr, size, false);
+            return Some(self.check_access(addr, size, false).1);
         }
         let fast = self.b.create_block();
         let slow = self.b.create_block();
@@ -1084,8 +1091,13 @@ impl<E: Env> Lower<'_, '_, E> {
         let limit = self.b.ins().iconst(types::I64, self.cfg.guest_space as i64);
         let ok = self.b.ins().icmp(IntCC::UnsignedLessThan, addr, limit);
         self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        let frame = self.cpu();
+        let at = offset_of!(Frame, escape) + offset_of!(Escape, fault_addr);
+        self.b.ins().store(state_flags(), addr, frame, at as i32);
+        self.ret(exit::HOST_FAULT);
         self.b.switch_to_block(fast);
-        (fast, slow)
+        None
     }
 
     /// Flags of a guest load's fast path: it may trap when loads rely on the host MMU.
@@ -1119,9 +1131,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn load(&mut self, addr: Value, size: u8) -> Value {
-        let (_, slow) = self.check_load(addr, size);
-        let join = self.b.create_block();
-        let result = self.b.append_block_param(join, types::I64);
+        let slow = self.check_load(addr, size);
         let host = self.host_addr(addr);
         let f = self.load_flags();
         let v = match size {
@@ -1130,6 +1140,11 @@ impl<E: Env> Lower<'_, '_, E> {
             4 => self.b.ins().uload32(f, host, 0),
             _ => self.b.ins().load(types::I64, f, host, 0),
         };
+        let Some(slow) = slow else {
+            return v;
+        };
+        let join = self.b.create_block();
+        let result = self.b.append_block_param(join, types::I64);
         self.b.ins().jump(join, &[v.into()]);
         self.b.switch_to_block(slow);
         let sz = self.iconst(types::I64, size as u64);
@@ -1182,8 +1197,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn load_vec(&mut self, reg: u8, addr: Value, size: u8) {
-        let (_, slow) = self.check_load(addr, size);
-        let join = self.b.create_block();
+        let slow = self.check_load(addr, size);
         let host = self.host_addr(addr);
         let off = vreg_offset(reg);
         let f = self.load_flags();
@@ -1206,6 +1220,10 @@ impl<E: Env> Lower<'_, '_, E> {
         let cpu = self.cpu();
         self.b.ins().store(state_flags(), lo, cpu, off);
         self.b.ins().store(state_flags(), hi, cpu, off + 8);
+        let Some(slow) = slow else {
+            return;
+        };
+        let join = self.b.create_block();
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
         let sz = self.iconst(types::I64, size as u64);
@@ -1262,6 +1280,15 @@ impl<E: Env> Lower<'_, '_, E> {
         self.set_pc(pc);
         self.ret(exit::CONTINUE);
         self.b.switch_to_block(cont);
+        self.smc_reset();
+    }
+
+    /// Clears the written-code flag after a check (and at block starts), so it never lives
+    /// across instructions: a loop would otherwise carry it (in a stack slot) and test it at
+    /// every store.
+    fn smc_reset(&mut self) {
+        let zero = self.b.ins().iconst(types::I8, 0);
+        self.b.def_var(self.smc, zero);
     }
 
     fn bin(&mut self, op: BinOp, w: Width, a: Value, b: Value) -> Value {
@@ -1671,6 +1698,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.flags = None;
         self.fault_exit = None;
         self.store_pending = false;
+        self.smc_reset();
         self.vcache = [None; 32];
         self.dirty = [false; NREGS];
         self.ctx_cache = [None; 2];
@@ -1949,6 +1977,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.set_pc(target);
         self.ret(exit::CONTINUE);
         self.b.switch_to_block(cont);
+        self.smc_reset();
     }
 
     /// Before a conditional branch: when code was written, leave with pc = the chosen target.

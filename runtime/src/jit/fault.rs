@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use vmc_compiler::lower::{Escape, Frame};
 
 /// Exit code of [`enter`] when translated code was stopped by a host fault.
-pub const HOST_FAULT: i64 = -1;
+pub const HOST_FAULT: i64 = vmc_compiler::lower::exit::HOST_FAULT;
 
 /// Host code ranges of translated code: [start, end) pairs (JIT code memories, AOT images),
 /// read by the handler; an unused slot has end 0.
