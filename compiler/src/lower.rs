@@ -371,6 +371,8 @@ struct Lower<'a, 'f, E: Env> {
     cur_pc: u64,
     fault_exit: Option<(u64, ir::Block)>,
     store_pending: bool,
+    /// The store being lowered is the last effect of its instruction (only pure ops follow).
+    final_store: bool,
     smc: Variable,
     deferred: Vec<(ir::Block, Deferred, Option<i64>, [bool; NREGS])>,
     /// Lazy flags: operands and kind of the last flag producer (see [`lazy`]).
@@ -553,6 +555,7 @@ pub fn lower_region<E: Env>(
         cur_pc: 0,
         fault_exit: None,
         store_pending: false,
+        final_store: false,
         smc,
         deferred: Vec::new(),
         fa,
@@ -1170,6 +1173,19 @@ impl<E: Env> Lower<'_, '_, E> {
             .b
             .ins()
             .icmp_imm_u(IntCC::Equal, status, STORE_HIT_CODE);
+        if self.final_store {
+            // Nothing of the instruction remains: leave right here for the next one, and
+            // the main path has nothing to test.
+            let out = self.b.create_block();
+            self.b.set_cold_block(out);
+            self.b.ins().brif(hit, out, &[], join, &[]);
+            self.b.switch_to_block(out);
+            self.spill();
+            let next = self.iconst(types::I64, self.cur_pc + 4);
+            self.set_pc(next);
+            self.ret(exit::CONTINUE);
+            return;
+        }
         let old = self.b.use_var(self.smc);
         let smc = self.b.ins().bor(old, hit);
         self.b.def_var(self.smc, smc);
@@ -1707,7 +1723,16 @@ impl<E: Env> Lower<'_, '_, E> {
         // loaded from the CPU state; elsewhere the kind depends on the path.
         self.fk_static = (blk.pc == self.region_entry && !self.internal_targets.contains(&blk.pc))
             .then_some(lazy::PACKED);
-        for op in &blk.ops {
+        for (i, op) in blk.ops.iter().enumerate() {
+            if op.kind() == OpKind::Store {
+                self.final_store = blk.ops[i + 1..]
+                    .iter()
+                    .take_while(|o| !matches!(o, Op::Insn { .. }))
+                    .all(|o| {
+                        matches!(o.kind(), OpKind::Pure | OpKind::ReadState)
+                            || matches!(o, Op::Jump { .. })
+                    });
+            }
             match *op {
                 Op::Insn { pc, .. } => {
                     self.smc_check(pc);
