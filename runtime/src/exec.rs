@@ -185,7 +185,7 @@ impl Process {
                     if r == fault::HOST_FAULT {
                         // A load the guest may not do, refused by the host MMU: the guest
                         // has no SIGSEGV handler (else loads are checked), so it dies.
-                        let addr = self.cpu.escape_mut().fault_addr;
+                        let addr = self.cpu.escape().fault_addr;
                         break Termination::Signaled {
                             signal: sig::SIGSEGV,
                             reason: format!(

@@ -69,6 +69,11 @@ impl CpuFrame {
     }
 
     /// The host-fault escape hatch (see [`crate::jit::fault`]).
+    pub fn escape(&self) -> &vmc_compiler::lower::Escape {
+        &self.0.escape
+    }
+
+    /// The host-fault escape hatch, to set before entering translated code.
     pub fn escape_mut(&mut self) -> &mut vmc_compiler::lower::Escape {
         &mut self.0.escape
     }

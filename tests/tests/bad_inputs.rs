@@ -1,6 +1,6 @@
 //! vmrun on inputs it cannot run: each must end with status 126 (127 for a missing file) and
 //! exactly one diagnostic line on stderr that starts with `vmrun: ` and names the file; never
-//! a panic. Also `vmrun --help` and `vmrun demo`.
+//! a panic. Also `vmrun --help`, `vmrun demo` and `--precise-faults` on a wild load.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -247,4 +247,50 @@ fn help_and_demo() {
         "vmrun demo output lacks the greeting:\n{stdout}"
     );
     assert!(!String::from_utf8_lossy(&demo.stderr).contains("panicked"));
+}
+
+/// A wild load in translated code: by default the host MMU stops it (the guest dies by
+/// SIGSEGV without its exact pc); `--precise-faults` reports the faulting instruction, as the
+/// interpreter does.
+#[test]
+fn precise_faults_name_the_faulting_instruction() {
+    let Some(vmrun) = vmrun() else { return };
+    let segv = guest_build_dir().join("segv-O2");
+    if !segv.exists() {
+        say!("precise_faults: SKIPPED: {} not built", segv.display());
+        return;
+    }
+    let run = |extra: &[&str]| {
+        let out = run_with_timeout(
+            Command::new(&vmrun)
+                .args(extra)
+                .arg(&segv)
+                .arg("read")
+                .env_remove("RUST_LOG"),
+            TIMEOUT,
+        );
+        assert_eq!(
+            out.status,
+            Status::Signaled(11),
+            "vmrun {extra:?} segv read"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        stderr
+            .lines()
+            .find(|l| l.contains("segmentation fault"))
+            .unwrap_or_else(|| panic!("vmrun {extra:?}: no fault line in {stderr}"))
+            .to_owned()
+    };
+    let interp = run(&["--tier", "interp"]);
+    let fast = run(&["--tier", "opt"]);
+    let precise = run(&["--tier", "opt", "--precise-faults"]);
+    assert!(interp.contains("read of address 0x0 at pc 0x"), "{interp}");
+    assert!(
+        fast.contains("read of address 0x0 in translated code"),
+        "{fast}"
+    );
+    assert_eq!(
+        precise, interp,
+        "--precise-faults reports what the interpreter does"
+    );
 }

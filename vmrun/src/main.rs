@@ -82,9 +82,10 @@ struct RunArgs {
     /// Host code kept before translations are evicted, e.g. 64M (K, M, G suffixes).
     #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
     code_cache_size: usize,
-    /// Make every guest fault in translated code precise (exact pc and registers in the
-    /// crash message and core state), as in the interpreter: loads check the page table
-    /// instead of relying on the host MMU (slower; AOT image code is then not used).
+    /// Make every guest fault in translated code precise (the crash message names the
+    /// faulting instruction and guest handlers see exact registers), as in the interpreter:
+    /// loads check the page table instead of relying on the host MMU (slower; AOT image code
+    /// is then not used).
     #[arg(long)]
     precise_faults: bool,
     /// Print execution statistics to stderr at exit.
