@@ -1028,8 +1028,8 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     /// Emits the inline page-table check of a read or write of `[addr, addr+size)`; switches
-    /// to the fast block and returns (fast, slow) blocks. The caller fills both.
-    fn check_access(&mut self, addr: Value, size: u8, write: bool) -> (ir::Block, ir::Block) {
+    /// to the fast block and returns the slow block. The caller fills both.
+    fn check_access(&mut self, addr: Value, size: u8, write: bool) -> ir::Block {
         // page < pages  (one compare with a 32-bit immediate; also bounds the table index)
         // perms[page] & span != 0  (the bit covers this page and the next, so an access of
         //   up to 16 bytes starting in the page needs no page-crossing check)
@@ -1074,7 +1074,7 @@ impl<E: Env> Lower<'_, '_, E> {
         let ok = self.b.ins().band(ok, inside);
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.b.switch_to_block(fast);
-        (fast, slow)
+        slow
     }
 
     /// The check before a guest load. With host-fault loads only the address-space bound
@@ -1085,7 +1085,7 @@ impl<E: Env> Lower<'_, '_, E> {
     /// the caller to fill.
     fn check_load(&mut self, addr: Value, size: u8) -> Option<ir::Block> {
         if !self.env.host_fault_loads() {
-            return Some(self.check_access(addr, size, false).1);
+            return Some(self.check_access(addr, size, false));
         }
         let fast = self.b.create_block();
         let slow = self.b.create_block();
@@ -1194,7 +1194,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn store(&mut self, addr: Value, val: Value, size: u8) {
-        let (_, slow) = self.check_access(addr, size, true);
+        let slow = self.check_access(addr, size, true);
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         match size {
@@ -1252,7 +1252,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn store_vec(&mut self, reg: u8, addr: Value, size: u8) {
-        let (_, slow) = self.check_access(addr, size, true);
+        let slow = self.check_access(addr, size, true);
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         let off = vreg_offset(reg);
