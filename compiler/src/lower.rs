@@ -101,6 +101,10 @@ pub struct JitContext {
     /// Result of the last call to an entry point that preserves all registers
     /// ([`Callee::preserves_all`]).
     pub ret: u64,
+    /// Host address of the running AOT image's import table (0 without one): the addresses
+    /// of the runtime entry points and helpers its code calls, in the order of the image's
+    /// import list. Image code loads them from here, so it needs no relocation.
+    pub imports: u64,
 }
 
 /// What translated code runs against: the guest state and the run-time context, side by side

@@ -6,7 +6,7 @@
 /// Version of the contract between translated code and the runtime: the [`CpuState`]
 /// layout, the page-table bits of `layout::perm`, how loads fault and how code finds the state
 /// (the pinned register holds a `lower::Frame`); recorded in AOT images.
-pub const CPU_STATE_ABI_VERSION: u32 = 3;
+pub const CPU_STATE_ABI_VERSION: u32 = 4;
 
 /// Index of SP in [`CpuState::x`] (register number 31 in "SP" contexts).
 pub const SP: usize = 31;

@@ -14,16 +14,19 @@ fn sample_map() -> Map {
         regions: vec![
             RegionEntry {
                 pc: 0x40_0000,
+                code: 0,
                 guest_insns: 12,
                 ranges: vec![(0x40_0000, 0x40_0030)],
             },
             RegionEntry {
                 pc: 0x40_1000,
+                code: 0x140,
                 guest_insns: 3,
                 ranges: vec![(0x40_1000, 0x40_100c), (0x40_2000, 0x40_2004)],
             },
         ],
         slots: vec![0x40_0000, 0x40_1000, 0x40_5000],
+        imports: vec!["vmc_rt_load".into(), "vmc_helper_fadd".into()],
     }
 }
 
@@ -51,6 +54,12 @@ fn map_round_trips_and_corrupt_maps_are_errors() {
     let mut huge = bytes.clone();
     huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
     assert!(matches!(Map::decode(&huge), Err(ImageError::Map(_))));
+    // An import name that is not UTF-8.
+    let mut bad_name = bytes.clone();
+    let last = bad_name.len() - 1;
+    bad_name[last] = 0xff;
+    let e = Map::decode(&bad_name).unwrap_err();
+    assert!(e.to_string().contains("UTF-8"), "{e}");
 }
 
 #[test]

@@ -1,21 +1,19 @@
-//! Loading AOT images (`vmrun IMAGE`): the image's ELF relocatable object is mapped and
-//! linked here, with no external linker: its code sections are copied into fresh memory,
-//! relocations are applied against the region symbols it defines and the runtime entry
-//! points and instruction helpers it imports, and the memory is made read+execute. The
-//! dispatcher ([`crate::tiers::CodeCache`]) then enters region code by guest PC.
+//! Loading AOT images (`vmrun IMAGE`). Image code is position-independent and needs no
+//! linking (see [`vmc_compiler::aot::image`]): its page-aligned code section is mapped
+//! read+execute straight from the image file, so start-up costs the same for a 10 MB image
+//! as for a small one and only the pages that run are read. The runtime entry points and
+//! instruction helpers the code calls are resolved by name once, into the import table the
+//! code finds through [`vmc_compiler::lower::JitContext::imports`]. The dispatcher
+//! ([`crate::tiers::CodeCache`]) then enters region code by guest PC.
 //!
 //! Nothing from an image runs unless [`Image::parse`] (trailer digest, metadata, embedded
-//! guest hash) and [`Image::check_compatible`] (compiler version, host, ABI, layout) passed
-//! and every relocation resolved.
+//! guest hash, code section) and [`Image::check_compatible`] (compiler version, host, ABI,
+//! layout) passed and every import resolved.
 
-use std::collections::HashMap;
+use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 
-use object::read::elf::ElfFile64;
-use object::{
-    LittleEndian as LE, Object, ObjectSection, ObjectSymbol, RelocationEncoding, RelocationKind,
-    RelocationTarget, SectionKind,
-};
 use vmc_compiler::aot::image::{self, Image, ImageError};
 
 use crate::jit::fault::CodeRange;
@@ -27,18 +25,9 @@ pub enum AotError {
     /// The image was refused (see [`ImageError`]).
     #[error(transparent)]
     Image(#[from] ImageError),
-    /// The object is malformed.
-    #[error("corrupt object file: {0}")]
-    Object(String),
-    /// A relocation names a symbol the runtime does not provide.
+    /// The import list names a symbol the runtime does not provide.
     #[error("image needs unknown symbol {0}")]
     UnknownSymbol(String),
-    /// A relocation of an unsupported kind or out of range.
-    #[error("unsupported relocation: {0}")]
-    Relocation(String),
-    /// The map names a region with no code.
-    #[error("region map names {0:#x} but the image has no code for it")]
-    MissingCode(u64),
     /// Executable memory could not be set up.
     #[error("cannot map code memory: {0}")]
     Map(io::Error),
@@ -63,6 +52,8 @@ pub struct AotCode {
     pub regions: Vec<AotRegion>,
     /// Chain-slot targets: slot `i` exits to guest `slots[i]`.
     pub slots: Vec<u64>,
+    /// The import table: addresses of the image's imports, in its order.
+    imports: Box<[u64]>,
     /// The code declared to the host-fault handler.
     _range: CodeRange,
 }
@@ -71,6 +62,13 @@ pub struct AotCode {
 unsafe impl Send for AotCode {}
 // SAFETY: as above: nothing mutates it after `load` returns.
 unsafe impl Sync for AotCode {}
+
+impl AotCode {
+    /// Host address of the import table (for [`vmc_compiler::lower::JitContext::imports`]).
+    pub fn import_table(&self) -> u64 {
+        self.imports.as_ptr() as u64
+    }
+}
 
 impl std::fmt::Debug for AotCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,7 +84,8 @@ impl std::fmt::Debug for AotCode {
 
 impl Drop for AotCode {
     fn drop(&mut self) {
-        // SAFETY: `base` is our own mapping of `len` bytes, made by `load`.
+        // SAFETY: `base` is our own mapping of `len` bytes, made by `load`; the code cache
+        // that entered it is gone (it holds an `Arc` of this value).
         unsafe {
             libc::munmap(self.base as *mut libc::c_void, self.len);
         }
@@ -102,154 +101,198 @@ fn resolve(name: &str) -> Option<u64> {
     Some(h as *const vmc_compiler::ir::Helper as u64)
 }
 
-fn is_loaded(kind: SectionKind, name: &str) -> bool {
-    !name.starts_with(".vmc.")
-        && matches!(
-            kind,
-            SectionKind::Text
-                | SectionKind::ReadOnlyData
-                | SectionKind::ReadOnlyString
-                | SectionKind::ReadOnlyDataWithRel
-        )
+/// Maps `img`'s code executable (after checking it suits this build) and builds its import
+/// table. With the image `file` at hand the code section is mapped straight from it (no
+/// copy; only the pages that run are read); otherwise, or where the file system refuses
+/// executable mappings, it is copied into fresh memory.
+pub fn load(img: &Image, file: Option<&File>) -> Result<AotCode, AotError> {
+    img.check_compatible()?;
+    let imports = img
+        .map
+        .imports
+        .iter()
+        .map(|name| resolve(name).ok_or_else(|| AotError::UnknownSymbol(name.clone())))
+        .collect::<Result<Box<[u64]>, AotError>>()?;
+    let len = img
+        .code
+        .len()
+        .max(1)
+        .next_multiple_of(image::CODE_ALIGN as usize);
+    let (base, mapped) = match file.and_then(|f| map_file(f, img.code_offset, len)) {
+        Some(base) => (base, true),
+        None => (copy_code(img.code, len)?, false),
+    };
+    log::debug!(
+        "image code: {} bytes {} at {base:p}, {} imports",
+        img.code.len(),
+        if mapped {
+            "mapped from the file"
+        } else {
+            "copied"
+        },
+        imports.len()
+    );
+    let host = base as u64;
+    let regions = img
+        .map
+        .regions
+        .iter()
+        .map(|r| AotRegion {
+            pc: r.pc,
+            code: host + r.code,
+            ranges: r.ranges.clone(),
+        })
+        .collect();
+    // VMC_PERF_MAP=1: name image regions for `perf report` (/tmp/perf-PID.map).
+    if std::env::var_os("VMC_PERF_MAP").is_some() {
+        write_perf_map(img, host);
+    }
+    Ok(AotCode {
+        base,
+        len,
+        regions,
+        slots: img.map.slots.clone(),
+        imports,
+        _range: CodeRange::new(host, host + len as u64),
+    })
 }
 
-/// Links `img`'s code into executable memory (after checking it suits this build).
-pub fn load(img: &Image) -> Result<AotCode, AotError> {
-    img.check_compatible()?;
-    let obj = |e: object::Error| AotError::Object(e.to_string());
-    let file = ElfFile64::<LE>::parse(img.object).map_err(obj)?;
-    // Lay out the loaded sections one after another.
-    let mut place: HashMap<object::SectionIndex, usize> = HashMap::new();
-    let mut size = 0usize;
-    for s in file.sections() {
-        if is_loaded(s.kind(), s.name().unwrap_or("")) {
-            let align = (s.align() as usize).clamp(1, 4096);
-            size = size.next_multiple_of(align);
-            place.insert(s.index(), size);
-            size = size
-                .checked_add(s.size() as usize)
-                .ok_or_else(|| AotError::Object("section sizes overflow".into()))?;
-        }
+/// Maps `len` bytes of `file` at `offset` read+execute, or `None` if the system refuses.
+fn map_file(file: &File, offset: usize, len: usize) -> Option<*mut u8> {
+    let offset = libc::off_t::try_from(offset).ok()?;
+    // SAFETY: a fresh private read+execute mapping of an open file; checked below. The
+    // bytes were checked (digest) through the caller's view of the same file.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            offset,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        log::debug!(
+            "cannot map image code from its file ({}): copying it",
+            io::Error::last_os_error()
+        );
+        return None;
     }
-    let len = size.max(1).next_multiple_of(4096);
+    Some(p as *mut u8)
+}
+
+/// Copies `code` into a fresh read+execute mapping of `len` bytes.
+fn copy_code(code: &[u8], len: usize) -> Result<*mut u8, AotError> {
     // SAFETY: a fresh private anonymous mapping; checked below.
-    let base = unsafe {
+    let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            // Every page is written below: fault them all in at once.
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
             0,
         )
     };
-    if base == libc::MAP_FAILED {
+    if p == libc::MAP_FAILED {
         return Err(AotError::Map(io::Error::last_os_error()));
     }
-    // From here on `code` owns the mapping (unmapped on every error path by Drop).
-    let mut code = AotCode {
-        base: base as *mut u8,
-        len,
-        regions: Vec::new(),
-        slots: img.map.slots.clone(),
-        _range: CodeRange::new(base as u64, base as u64 + len as u64),
-    };
-    // SAFETY: the mapping is `len` bytes, writable, and owned by `code`.
-    let mem = unsafe { std::slice::from_raw_parts_mut(code.base, len) };
-    for s in file.sections() {
-        if let Some(&off) = place.get(&s.index()) {
-            let data = s.data().map_err(obj)?;
-            mem[off..off + data.len()].copy_from_slice(data);
-        }
-    }
-    let host = code.base as u64;
-    let symbol_addr = |sym: &object::read::elf::ElfSymbol64<LE>| -> Result<u64, AotError> {
-        let name = sym.name().unwrap_or("");
-        match sym.section_index() {
-            Some(i) => match place.get(&i) {
-                Some(&off) => Ok(host + off as u64 + sym.address()),
-                None => Err(AotError::Object(format!(
-                    "symbol {name} is in a section that is not loaded"
-                ))),
-            },
-            None => resolve(name).ok_or_else(|| AotError::UnknownSymbol(name.into())),
-        }
-    };
-    for s in file.sections() {
-        let Some(&off) = place.get(&s.index()) else {
-            continue;
-        };
-        let size = s.size() as usize;
-        for (at, r) in s.relocations() {
-            let RelocationTarget::Symbol(si) = r.target() else {
-                return Err(AotError::Relocation(format!(
-                    "non-symbol target at {at:#x}"
-                )));
-            };
-            let sym = file.symbol_by_index(si).map_err(obj)?;
-            let target = symbol_addr(&sym)?.wrapping_add(r.addend() as u64);
-            let at = at as usize;
-            let width = r.size() as usize / 8;
-            if at.checked_add(width).is_none_or(|e| e > size) {
-                return Err(AotError::Relocation(format!(
-                    "offset {at:#x} beyond its section"
-                )));
-            }
-            let place_addr = host + (off + at) as u64;
-            let bytes: Vec<u8> = match (r.kind(), r.encoding(), r.size()) {
-                (RelocationKind::Absolute, RelocationEncoding::Generic, 64) => {
-                    target.to_le_bytes().to_vec()
-                }
-                (RelocationKind::Relative | RelocationKind::PltRelative, _, 32) => {
-                    let d = target.wrapping_sub(place_addr) as i64;
-                    let d = i32::try_from(d).map_err(|_| {
-                        AotError::Relocation(format!("PC-relative target out of range at {at:#x}"))
-                    })?;
-                    d.to_le_bytes().to_vec()
-                }
-                (k, e, n) => {
-                    return Err(AotError::Relocation(format!("{k:?}/{e:?}/{n} at {at:#x}")))
-                }
-            };
-            mem[off + at..off + at + width].copy_from_slice(&bytes);
-        }
-    }
-    // Region entry points by name.
-    let mut by_name: HashMap<&str, u64> = HashMap::new();
-    let mut perf_map = std::env::var_os("VMC_PERF_MAP").map(|_| String::new());
-    for sym in file.symbols() {
-        if let Ok(name) = sym.name() {
-            if name.starts_with(image::REGION_PREFIX) && sym.section_index().is_some() {
-                let addr = symbol_addr(&sym)?;
-                by_name.insert(name, addr);
-                if let Some(m) = perf_map.as_mut() {
-                    m.push_str(&format!("{addr:x} {:x} {name}\n", sym.size()));
-                }
-            }
-        }
-    }
-    // VMC_PERF_MAP=1: name image regions for `perf report` (/tmp/perf-PID.map).
-    if let Some(perf_map) = perf_map {
-        let path = format!("/tmp/perf-{}.map", std::process::id());
-        if let Err(e) = std::fs::write(&path, perf_map) {
-            log::warn!("{path}: {e}");
-        }
-    }
-    for r in &img.map.regions {
-        let name = image::region_symbol(r.pc);
-        let addr = *by_name
-            .get(name.as_str())
-            .ok_or(AotError::MissingCode(r.pc))?;
-        code.regions.push(AotRegion {
-            pc: r.pc,
-            code: addr,
-            ranges: r.ranges.clone(),
-        });
-    }
+    // SAFETY: the mapping is `len >= code.len()` writable bytes, ours alone.
+    unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), p as *mut u8, code.len()) };
     // SAFETY: our own mapping; from now on it is code, never written again.
-    if unsafe { libc::mprotect(base, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-        return Err(AotError::Map(io::Error::last_os_error()));
+    if unsafe { libc::mprotect(p, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+        let e = io::Error::last_os_error();
+        // SAFETY: our own mapping, not referenced anywhere else.
+        unsafe { libc::munmap(p, len) };
+        return Err(AotError::Map(e));
     }
-    Ok(code)
+    Ok(p as *mut u8)
+}
+
+/// Writes `/tmp/perf-PID.map` naming the image's regions at their host addresses.
+fn write_perf_map(img: &Image, host: u64) {
+    let mut out = String::new();
+    let mut regions: Vec<_> = img.map.regions.iter().collect();
+    regions.sort_by_key(|r| r.code);
+    for (i, r) in regions.iter().enumerate() {
+        let end = regions.get(i + 1).map_or(img.code.len() as u64, |n| n.code);
+        out.push_str(&format!(
+            "{:x} {:x} {}\n",
+            host + r.code,
+            end - r.code,
+            image::region_symbol(r.pc)
+        ));
+    }
+    let path = format!("/tmp/perf-{}.map", std::process::id());
+    if let Err(e) = std::fs::write(&path, out) {
+        log::warn!("{path}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmc_compiler::aot::translate::{translate, Options};
+
+    fn demo_image() -> Vec<u8> {
+        let elf = include_bytes!("../../vmrun/demo.elf");
+        let opts = Options {
+            jobs: 1,
+            ..Options::default()
+        };
+        translate(elf, "demo", &opts)
+            .expect("demo translates")
+            .image
+    }
+
+    fn code_at(code: &AotCode, addr: u64, len: usize) -> &[u8] {
+        let off = (addr - code.base as u64) as usize;
+        assert!(off + len <= code.len, "region code beyond the mapping");
+        // SAFETY: checked just above to lie inside the readable mapping `code` owns.
+        unsafe { std::slice::from_raw_parts(code.base.add(off), len) }
+    }
+
+    #[test]
+    fn mapped_and_copied_code_are_the_image_code() {
+        let bytes = demo_image();
+        let path = std::env::temp_dir().join(format!("vmc-aot-load-{}.aot", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let img = Image::parse(&bytes).unwrap();
+        assert_eq!(img.code_offset % image::CODE_ALIGN as usize, 0);
+        let mapped = load(&img, Some(&file)).unwrap();
+        let copied = load(&img, None).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(!img.map.regions.is_empty());
+        assert_eq!(mapped.regions.len(), img.map.regions.len());
+        for ((m, c), r) in mapped
+            .regions
+            .iter()
+            .zip(&copied.regions)
+            .zip(&img.map.regions)
+        {
+            let want = &img.code[r.code as usize..][..16.min(img.code.len() - r.code as usize)];
+            assert_eq!(code_at(&mapped, m.code, want.len()), want, "{:#x}", r.pc);
+            assert_eq!(code_at(&copied, c.code, want.len()), want, "{:#x}", r.pc);
+        }
+        assert_eq!(mapped.imports, copied.imports);
+        assert_eq!(mapped.imports.len(), img.map.imports.len());
+        assert!(mapped.imports.iter().all(|&a| a != 0));
+    }
+
+    #[test]
+    fn unknown_imports_are_refused() {
+        let bytes = demo_image();
+        let mut img = Image::parse(&bytes).unwrap();
+        img.map
+            .imports
+            .push(format!("{}no_such_helper", image::HELPER_PREFIX));
+        let e = load(&img, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unknown symbol vmc_helper_no_such_helper"),
+            "{e}"
+        );
+    }
 }

@@ -120,6 +120,7 @@ impl Process {
             perms: self.mem.perms_table() as u64,
             chain: cache.chain_table(),
             indirect: cache.indirect_table(),
+            imports: cache.aot_import_table(),
             ..Default::default()
         };
         let (lo, hi) = self.mem.host_range();

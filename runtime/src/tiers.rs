@@ -331,6 +331,11 @@ impl CodeCache {
         self.chain.as_mut_ptr() as u64
     }
 
+    /// Host address of the AOT image's import table, 0 without an image (for the JIT context).
+    pub fn aot_import_table(&self) -> u64 {
+        self.aot.as_ref().map_or(0, |a| a.import_table())
+    }
+
     /// Host address of the indirect-branch table (for the JIT context).
     pub fn indirect_table(&mut self) -> u64 {
         self.indirect.as_mut_ptr() as u64

@@ -204,7 +204,7 @@ fn run(args: RunArgs) -> ExitCode {
             Ok(i) => i,
             Err(e) => return cannot(&e),
         };
-        match vmc_runtime::aot::load(&img) {
+        match vmc_runtime::aot::load(&img, bytes.file()) {
             // Image code carries no counters: a profiled run uses the instrumented JIT.
             Ok(_) if args.profile_out.is_some() => {
                 log::info!("profiling: running the image's guest under the JIT")

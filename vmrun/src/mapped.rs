@@ -11,8 +11,13 @@ const MAP_MIN: u64 = 1 << 20;
 
 /// A program file's bytes: mapped read-only and private, or read into memory.
 pub enum Program {
-    /// A private read-only mapping of the whole file.
-    Mapped { ptr: *const u8, len: usize },
+    /// A private read-only mapping of the whole file (kept open: image code is mapped from
+    /// it too).
+    Mapped {
+        ptr: *const u8,
+        len: usize,
+        file: File,
+    },
     /// The file's contents, read.
     Read(Vec<u8>),
 }
@@ -21,8 +26,9 @@ impl Program {
     /// Opens `path`: maps it when large enough, else reads it.
     pub fn open(path: &Path) -> io::Result<Program> {
         let mut f = File::open(path)?;
-        let len = f.metadata()?.len();
-        if len >= MAP_MIN && f.metadata()?.is_file() {
+        let meta = f.metadata()?;
+        let len = meta.len();
+        if len >= MAP_MIN && meta.is_file() {
             let size = usize::try_from(len).map_err(io::Error::other)?;
             // SAFETY: a fresh read-only private mapping of an open regular file; checked
             // below and unmapped by Drop.
@@ -40,12 +46,21 @@ impl Program {
                 return Ok(Program::Mapped {
                     ptr: ptr as *const u8,
                     len: size,
+                    file: f,
                 });
             }
         }
         let mut data = Vec::new();
         f.read_to_end(&mut data)?;
         Ok(Program::Read(data))
+    }
+
+    /// The open file, when mapped.
+    pub fn file(&self) -> Option<&File> {
+        match self {
+            Program::Mapped { file, .. } => Some(file),
+            Program::Read(_) => None,
+        }
     }
 }
 
@@ -54,7 +69,7 @@ impl std::ops::Deref for Program {
     fn deref(&self) -> &[u8] {
         match self {
             // SAFETY: the mapping is `len` readable bytes and lives as long as `self`.
-            Program::Mapped { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+            Program::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
             Program::Read(v) => v,
         }
     }
@@ -62,7 +77,7 @@ impl std::ops::Deref for Program {
 
 impl Drop for Program {
     fn drop(&mut self) {
-        if let Program::Mapped { ptr, len } = *self {
+        if let Program::Mapped { ptr, len, .. } = *self {
             // SAFETY: our own mapping, made by `open`; nothing borrows it any more.
             unsafe {
                 libc::munmap(ptr as *mut libc::c_void, len);

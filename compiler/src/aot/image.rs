@@ -4,16 +4,23 @@
 //!
 //! - `.vmc.meta`: JSON [`Meta`]: format version, compiler version, guest and host ISA, host CPU
 //!   features the code uses, CpuState ABI version, guest memory layout, SHA-256 of the guest.
-//! - `.vmc.map`: the binary [`Map`]: guest PC and guest ranges of every region, and the guest
-//!   targets of the chain slots its code exits through (slot `i` is `slots[i]`).
+//! - `.vmc.map`: the binary [`Map`]: guest PC, code offset and guest ranges of every region,
+//!   the guest targets of the chain slots its code exits through (slot `i` is `slots[i]`),
+//!   and the import list (the runtime entry points and helpers the code calls).
 //! - `.vmc.guest`: the guest binary itself, so an image runs on its own (`vmrun IMAGE`).
 //!
 //! After the object come 24 bytes: the XXH3-128 digest of everything before them and the
 //! magic [`MAGIC`]. A truncated or modified image fails the digest and is refused before
 //! anything in it is parsed. (The digest guards integrity, not authenticity: anyone who can
 //! write the file can reseal it, whatever the hash, so a fast one does; XXH3 reads ~10 GB/s
-//! where SHA-256 takes most of an image's start-up.) Relocations name runtime entry points (`vmc_rt_*`) and instruction
-//! helpers (`vmc_helper_<name>`, see [`crate::a64::helpers`]); the runtime resolves them.
+//! where SHA-256 takes most of an image's start-up.)
+//!
+//! The code needs no linking: it has no relocations. It reaches the runtime entry points
+//! (`vmc_rt_*`) and instruction helpers (`vmc_helper_<name>`, see [`crate::a64::helpers`])
+//! through the import table the runtime builds from the map's import list (its address is in
+//! [`JitContext::imports`]), the guest state through the pinned register, and other regions
+//! through chain slots. Its section starts on a page boundary of the file, so `vmrun` maps it
+//! straight from the image, executable, and only the pages that run are ever read.
 
 use object::{Object, ObjectSection};
 use serde::{Deserialize, Serialize};
@@ -23,7 +30,7 @@ use crate::lower::{Callee, JitContext};
 use crate::state::CPU_STATE_ABI_VERSION;
 
 /// Version of this format; bumped whenever the layout of any part changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Last 8 bytes of every image.
 pub const MAGIC: &[u8; 8] = b"VMCAOT02";
 /// Digest (XXH3-128) plus magic.
@@ -52,6 +59,15 @@ pub const CALLEES: [(Callee, &str); 7] = [
     (Callee::HelperCold, "vmc_rt_helper_cold"),
     (Callee::ProfileIndirect, "vmc_rt_profile_indirect"),
 ];
+
+/// Position of a runtime entry point in every image's import list (the entry points come
+/// first, in [`CALLEES`] order; helpers follow).
+pub fn callee_import(c: Callee) -> u32 {
+    CALLEES
+        .iter()
+        .position(|(k, _)| *k == c)
+        .expect("every callee is in CALLEES") as u32
+}
 
 /// The symbol of the region at guest `pc`.
 pub fn region_symbol(pc: u64) -> String {
@@ -199,6 +215,8 @@ impl Meta {
 pub struct RegionEntry {
     /// Guest PC of its entry (its symbol is [`region_symbol`] of it).
     pub pc: u64,
+    /// Offset of its code in the code section.
+    pub code: u64,
     /// Guest instructions it translates.
     pub guest_insns: u32,
     /// Guest address ranges its code was translated from (for invalidation).
@@ -212,16 +230,21 @@ pub struct Map {
     pub regions: Vec<RegionEntry>,
     /// Chain-slot targets: the code's exit through slot `i` goes to guest `slots[i]`.
     pub slots: Vec<u64>,
+    /// Symbols of the runtime entry points and helpers the code calls: entry `i` of the
+    /// import table the runtime builds is the address of `imports[i]`.
+    pub imports: Vec<String>,
 }
 
 impl Map {
-    /// Little-endian encoding: region count, then per region pc, insns, range count, ranges;
-    /// then slot count and slots.
+    /// Little-endian encoding: region count, then per region pc, code offset, insns, range
+    /// count, ranges; then slot count and slots; then import count and per import its length
+    /// and UTF-8 bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend((self.regions.len() as u64).to_le_bytes());
         for r in &self.regions {
             out.extend(r.pc.to_le_bytes());
+            out.extend(r.code.to_le_bytes());
             out.extend(r.guest_insns.to_le_bytes());
             out.extend((r.ranges.len() as u32).to_le_bytes());
             for (s, e) in &r.ranges {
@@ -233,16 +256,22 @@ impl Map {
         for s in &self.slots {
             out.extend(s.to_le_bytes());
         }
+        out.extend((self.imports.len() as u64).to_le_bytes());
+        for i in &self.imports {
+            out.extend((i.len() as u32).to_le_bytes());
+            out.extend(i.as_bytes());
+        }
         out
     }
 
     /// Decodes and validates [`Map::encode`]'s output.
     pub fn decode(bytes: &[u8]) -> Result<Map, ImageError> {
         let mut r = Reader { bytes, pos: 0 };
-        let n = r.count(20)?;
+        let n = r.count(28)?;
         let mut regions = Vec::with_capacity(n);
         for _ in 0..n {
             let pc = r.u64()?;
+            let code = r.u64()?;
             let guest_insns = r.u32()?;
             let k = r.u32()? as usize;
             if k.saturating_mul(16) > r.left() {
@@ -261,6 +290,7 @@ impl Map {
             }
             regions.push(RegionEntry {
                 pc,
+                code,
                 guest_insns,
                 ranges,
             });
@@ -270,10 +300,27 @@ impl Map {
         for _ in 0..n {
             slots.push(r.u64()?);
         }
+        let n = r.count(4)?;
+        let mut imports = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = r.u32()? as usize;
+            if len > r.left() {
+                return Err(ImageError::Map("import name beyond the section".into()));
+            }
+            let name = &r.bytes[r.pos..r.pos + len];
+            r.pos += len;
+            let name = std::str::from_utf8(name)
+                .map_err(|_| ImageError::Map("import name is not UTF-8".into()))?;
+            imports.push(name.to_string());
+        }
         if r.left() != 0 {
             return Err(ImageError::Map("trailing bytes".into()));
         }
-        Ok(Map { regions, slots })
+        Ok(Map {
+            regions,
+            slots,
+            imports,
+        })
     }
 }
 
@@ -374,6 +421,9 @@ pub enum ImageError {
     /// The region map is malformed.
     #[error("corrupt region map: {0}")]
     Map(String),
+    /// The code section is missing, misplaced or needs relocation.
+    #[error("bad code section: {0}")]
+    Code(String),
 }
 
 /// Appends the trailer (digest and magic) to an object file, making it an image.
@@ -394,7 +444,15 @@ pub struct Image<'a> {
     pub guest: &'a [u8],
     /// The ELF relocatable object (without the trailer).
     pub object: &'a [u8],
+    /// The code section (position-independent, no relocations).
+    pub code: &'a [u8],
+    /// Offset of [`Image::code`] in the image file (a multiple of [`CODE_ALIGN`]).
+    pub code_offset: usize,
 }
+
+/// Alignment of the code section in the image file and in memory: a host page, so the
+/// runtime can map it straight from the file.
+pub const CODE_ALIGN: u64 = 4096;
 
 impl<'a> Image<'a> {
     /// Whether `bytes` are meant as an image (cheap; [`Image::parse`] does the real checks):
@@ -451,11 +509,36 @@ impl<'a> Image<'a> {
         if sha256_hex(guest) != meta.guest_sha256 || guest.len() as u64 != meta.guest_size {
             return Err(ImageError::GuestHash);
         }
+        let text = file
+            .section_by_name(".text")
+            .ok_or(ImageError::MissingSection(".text"))?;
+        let bad = |why: String| ImageError::Code(why);
+        let (offset, size) = text
+            .file_range()
+            .ok_or_else(|| bad("it has no file contents".into()))?;
+        if offset % CODE_ALIGN != 0 {
+            return Err(bad(format!("at file offset {offset:#x}, not page-aligned")));
+        }
+        if text.relocations().next().is_some() {
+            return Err(bad("it has relocations".into()));
+        }
+        let code_offset = offset as usize;
+        let code = object
+            .get(code_offset..code_offset + size as usize)
+            .ok_or_else(|| bad("it lies beyond the file".into()))?;
+        if let Some(r) = map.regions.iter().find(|r| r.code >= size) {
+            return Err(ImageError::Map(format!(
+                "region {:#x} has code at {:#x}, beyond the {size:#x}-byte code section",
+                r.pc, r.code
+            )));
+        }
         Ok(Image {
             meta,
             map,
             guest,
             object,
+            code,
+            code_offset,
         })
     }
 

@@ -14,13 +14,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use cranelift_codegen::ir::{
-    self, types, ExtFuncData, ExternalName, GlobalValueData, InstBuilder, Signature,
-    UserExternalName, UserFuncName,
-};
-use cranelift_codegen::isa::CallConv;
+use std::mem::offset_of;
+
+use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, UserFuncName};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_module::{Linkage, Module, ModuleReloc};
+use cranelift_module::{Linkage, Module};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 use rayon::prelude::*;
 
@@ -29,7 +27,7 @@ use super::image::{self, ImageStats, Map, Meta, RegionEntry};
 use super::pgo::{self, Guide};
 use crate::ir::{Block, Op};
 use crate::layout;
-use crate::lower::{self, Callee, Env, Region};
+use crate::lower::{self, Callee, Env, JitContext, Region};
 
 /// Most blocks in one region (bigger functions are split at block boundaries).
 pub const MAX_REGION_BLOCKS: usize = 256;
@@ -108,7 +106,6 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
     }
     let isa = layout::host_isa(true).map_err(TranslateError::Host)?;
 
-    // Declarations, in a fixed order: runtime entry points, helpers, regions.
     let builder = ObjectBuilder::new(
         isa.clone(),
         "vmc-image",
@@ -117,13 +114,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
     .map_err(|e| TranslateError::Object(e.to_string()))?;
     let mut module = ObjectModule::new(builder);
     let obj_err = |e: cranelift_module::ModuleError| TranslateError::Object(e.to_string());
-    let mut callee_ids = HashMap::new();
-    for (c, sym) in image::CALLEES {
-        let id = module
-            .declare_function(sym, Linkage::Import, &Signature::new(CallConv::SystemV))
-            .map_err(obj_err)?;
-        callee_ids.insert(c, id.as_u32());
-    }
+    // The import list: runtime entry points, then the helpers the code calls (sorted).
     let mut helpers: Vec<&'static str> = disc
         .blocks
         .iter()
@@ -135,14 +126,20 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         .collect();
     helpers.sort_unstable();
     helpers.dedup();
-    let mut helper_ids = HashMap::new();
-    for h in &helpers {
-        let sym = format!("{}{h}", image::HELPER_PREFIX);
-        let id = module
-            .declare_data(&sym, Linkage::Import, false, false)
-            .map_err(obj_err)?;
-        helper_ids.insert(*h, id.as_u32());
-    }
+    let helper_ids: HashMap<&'static str, u32> = helpers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (*h, (image::CALLEES.len() + i) as u32))
+        .collect();
+    let imports: Vec<String> = image::CALLEES
+        .iter()
+        .map(|(_, sym)| sym.to_string())
+        .chain(
+            helpers
+                .iter()
+                .map(|h| format!("{}{h}", image::HELPER_PREFIX)),
+        )
+        .collect();
     let mut func_ids = Vec::with_capacity(regions.len());
     for r in &regions {
         let pc = disc.blocks[r[0]].pc;
@@ -186,7 +183,6 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         .build()
         .map_err(|e| TranslateError::Threads(opts.jobs, e.to_string()))?;
     let shared = Shared {
-        callee_ids: &callee_ids,
         helper_ids: &helper_ids,
         slots: &slots,
         tables: &tables,
@@ -215,7 +211,11 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
     let mut map = Map {
         regions: Vec::new(),
         slots,
+        imports,
     };
+    // Defined regions' functions, in map order (their code offsets are known once the
+    // object is finished).
+    let mut defined = Vec::new();
     let mut failed_regions = Vec::new();
     let mut stats = ImageStats {
         blocks: disc.blocks.len() as u64,
@@ -232,8 +232,9 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         match c {
             Ok(c) => {
                 module
-                    .define_function_bytes(*id, c.align, &c.code, &c.relocs)
+                    .define_function_bytes(*id, c.align, &c.code, &[])
                     .map_err(obj_err)?;
+                defined.push(*id);
                 stats.host_code_bytes += c.code.len() as u64;
                 let mut ranges: Vec<(u64, u64)> = r
                     .iter()
@@ -245,6 +246,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
                 ranges.sort_unstable();
                 map.regions.push(RegionEntry {
                     pc,
+                    code: 0,
                     guest_insns: r.iter().map(|&i| disc.blocks[i].guest_insns).sum(),
                     ranges,
                 });
@@ -259,7 +261,6 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
     stats.profile_entries = disc.stats.profile_entries;
     let translated: u64 = regions.iter().map(|r| r.len() as u64).sum();
     stats.duplicated_blocks = translated.saturating_sub(stats.blocks);
-    map.regions.sort_by_key(|r| r.pc);
     let mut meta = Meta::new(guest, name, disc.entry, disc.bias);
     meta.stats = stats;
     meta.profile_sha256 = opts
@@ -268,6 +269,19 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         .map(|p| vmc_profiles::hex(&p.digest()));
 
     let mut product = module.finish();
+    // The code section starts (and ends) on a page boundary of the file: vmrun maps it.
+    let text = product
+        .object
+        .section_id(object::write::StandardSection::Text);
+    product
+        .object
+        .append_section_data(text, &[], image::CODE_ALIGN);
+    for (r, id) in map.regions.iter_mut().zip(&defined) {
+        let (sym, _) = product.functions[*id]
+            .ok_or_else(|| TranslateError::Object(format!("region {:#x} has no symbol", r.pc)))?;
+        r.code = product.object.symbol(sym).value;
+    }
+    map.regions.sort_by_key(|r| r.pc);
     let meta_json =
         serde_json::to_vec_pretty(&meta).map_err(|e| TranslateError::Object(e.to_string()))?;
     for (name, data, align) in [
@@ -302,12 +316,11 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
 struct Compiled {
     code: Vec<u8>,
     align: u64,
-    relocs: Vec<ModuleReloc>,
 }
 
 /// Symbol numbering shared by all workers.
 struct Shared<'a> {
-    callee_ids: &'a HashMap<Callee, u32>,
+    /// Import-table index of each helper.
     helper_ids: &'a HashMap<&'static str, u32>,
     slots: &'a [u64],
     /// Targets of the recovered jump tables, by the address of their indirect branch.
@@ -316,58 +329,31 @@ struct Shared<'a> {
     guide: Option<&'a Guide>,
 }
 
-/// The lowering environment of one region: runtime entry points and helpers are imported
-/// symbols (relocations), exits use the image's chain slots.
+/// The lowering environment of one region: runtime entry points and helpers come from the
+/// import table (no relocations), exits use the image's chain slots.
 struct AotEnv<'a> {
     shared: &'a Shared<'a>,
     /// Return sites of the calls inside the region (targets of its returns).
     return_sites: Vec<u64>,
-    callees: HashMap<Callee, ir::FuncRef>,
-    helpers: HashMap<&'static str, ir::GlobalValue>,
+}
+
+/// Entry `index` of the import table ([`JitContext::imports`]): two loads that never trap
+/// and read memory that does not change while code runs.
+fn import(b: &mut FunctionBuilder, index: u32) -> ir::Value {
+    let flags = MemFlagsData::trusted().with_readonly();
+    let frame = b.ins().get_pinned_reg(types::I64);
+    let at = lower::CTX_OFFSET + offset_of!(JitContext, imports) as i32;
+    let table = b.ins().load(types::I64, flags, frame, at);
+    b.ins().load(types::I64, flags, table, 8 * index as i32)
 }
 
 impl Env for AotEnv<'_> {
     fn callee(&mut self, b: &mut FunctionBuilder, c: Callee) -> ir::Value {
-        let f = match self.callees.get(&c) {
-            Some(f) => *f,
-            None => {
-                let name = b.func.declare_imported_user_function(UserExternalName::new(
-                    0,
-                    self.shared.callee_ids[&c],
-                ));
-                let signature = b.import_signature(Signature::new(CallConv::SystemV));
-                let f = b.import_function(ExtFuncData {
-                    name: ExternalName::user(name),
-                    signature,
-                    colocated: false,
-                    patchable: false,
-                });
-                self.callees.insert(c, f);
-                f
-            }
-        };
-        b.ins().func_addr(types::I64, f)
+        import(b, image::callee_import(c))
     }
 
     fn helper(&mut self, b: &mut FunctionBuilder, h: &'static crate::ir::Helper) -> ir::Value {
-        let gv = match self.helpers.get(h.name) {
-            Some(g) => *g,
-            None => {
-                let name = b.func.declare_imported_user_function(UserExternalName::new(
-                    1,
-                    self.shared.helper_ids[h.name],
-                ));
-                let g = b.create_global_value(GlobalValueData::Symbol {
-                    name: ExternalName::user(name),
-                    offset: ir::immediates::Imm64::new(0),
-                    colocated: false,
-                    tls: false,
-                });
-                self.helpers.insert(h.name, g);
-                g
-            }
-        };
-        b.ins().symbol_value(types::I64, gv)
+        import(b, self.shared.helper_ids[h.name])
     }
 
     fn indirect_targets(&mut self, branch_pc: u64) -> Vec<u64> {
@@ -419,8 +405,6 @@ fn compile_region(
     let mut env = AotEnv {
         shared,
         return_sites,
-        callees: HashMap::new(),
-        helpers: HashMap::new(),
     };
     let func = lower::lower_region(
         Region {
@@ -439,17 +423,16 @@ fn compile_region(
     let compiled = ctx
         .compiled_code()
         .ok_or_else(|| "no code produced".to_string())?;
-    let id = cranelift_module::FuncId::from_u32(func_id);
-    let relocs = compiled
-        .buffer
-        .relocs()
-        .iter()
-        .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, id))
-        .collect();
+    // Image code is position-independent: nothing may need linking.
+    if let Some(r) = compiled.buffer.relocs().first() {
+        return Err(format!(
+            "code needs a relocation ({:?} at {:#x}): images cannot hold it",
+            r.kind, r.offset
+        ));
+    }
     Ok(Compiled {
         code: compiled.code_buffer().to_vec(),
         align: compiled.buffer.alignment as u64,
-        relocs,
     })
 }
 

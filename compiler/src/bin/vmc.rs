@@ -346,12 +346,7 @@ fn translate_one(
             }
         }
     };
-    // Images are programs: executable like a linker's output (vmrun runs them, and guests
-    // that re-exec themselves need the permission).
-    let written = std::fs::write(output, &bytes).and_then(|()| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(output, std::fs::Permissions::from_mode(0o755))
-    });
+    let written = write_image(output, &bytes);
     if let Err(e) = written {
         s.result = format!("cannot write {}: {e}", output.display());
         return s;
@@ -475,7 +470,14 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         "code            {} regions, {} blocks, {} functions, {} jump tables, {} chain slots",
         st.regions, st.blocks, st.functions, st.jump_tables, st.slots
     );
-    println!("host code       {} bytes", st.host_code_bytes);
+    println!(
+        "host code       {} bytes at file offset {:#x}, no relocations; {} imports ({} runtime entry points, {} helpers)",
+        st.host_code_bytes,
+        img.code_offset,
+        img.map.imports.len(),
+        image::CALLEES.len(),
+        img.map.imports.len().saturating_sub(image::CALLEES.len())
+    );
     if let Some(p) = &m.profile_sha256 {
         println!("profile sha256  {p}");
         println!(
@@ -488,6 +490,29 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         Err(e) => println!("runnable here   no: {e}"),
     }
     Ok(())
+}
+
+/// Writes an image as a linker writes its output: to a new file renamed over `output`, so a
+/// `vmrun` still running the old image (its code is mapped from the file) keeps it intact,
+/// and nobody sees a half-written image. Images are programs: executable (vmrun runs them,
+/// and guests that re-exec themselves need the permission).
+fn write_image(output: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = output.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = output.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o755)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, output));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn disasm(path: &Path, pc: u64) -> Result<()> {
@@ -523,7 +548,7 @@ fn disasm(path: &Path, pc: u64) -> Result<()> {
             }
         }
     }
-    // Host side: the region's symbol in the object, with its relocations named.
+    // Host side: the region's symbol in the object.
     let file = object::File::parse(img.object)?;
     let name = image::region_symbol(region.pc);
     let sym = file
@@ -542,13 +567,6 @@ fn disasm(path: &Path, pc: u64) -> Result<()> {
     let code = data
         .get(start..end)
         .ok_or_else(|| anyhow!("symbol {name} lies outside its section"))?;
-    let mut relocs = std::collections::BTreeMap::new();
-    for (off, r) in section.relocations() {
-        if let object::RelocationTarget::Symbol(i) = r.target() {
-            let target = file.symbol_by_index(i)?.name().unwrap_or("?").to_string();
-            relocs.insert(off, target);
-        }
-    }
     println!("--- host (x86-64) {name}, {} bytes ---", code.len());
     use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
     let mut dec = Decoder::with_ip(64, code, start as u64, DecoderOptions::NONE);
@@ -558,12 +576,7 @@ fn disasm(path: &Path, pc: u64) -> Result<()> {
         let insn = dec.decode();
         text.clear();
         fmt.format(&insn, &mut text);
-        let (a, b) = (insn.ip(), insn.next_ip());
-        let note = relocs
-            .range(a..b)
-            .map(|(_, t)| format!("  ; reloc {t}"))
-            .collect::<String>();
-        println!("  {a:8x}: {text}{note}");
+        println!("  {:8x}: {text}", insn.ip());
     }
     if code.is_empty() {
         bail!("symbol {name} is empty");
