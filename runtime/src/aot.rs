@@ -42,6 +42,8 @@ pub struct AotRegion {
     pub code: u64,
     /// Guest ranges it was translated from.
     pub ranges: Vec<(u64, u64)>,
+    /// The chain slot of exits to it, if the image's code has one.
+    pub slot: Option<u32>,
 }
 
 /// An image's code, linked into this process.
@@ -50,7 +52,7 @@ pub struct AotCode {
     len: usize,
     /// Regions sorted by guest PC.
     pub regions: Vec<AotRegion>,
-    /// Chain-slot targets: slot `i` exits to guest `slots[i]`.
+    /// Chain-slot targets, sorted: slot `i` exits to guest `slots[i]`.
     pub slots: Vec<u64>,
     /// The import table: addresses of the image's imports, in its order.
     imports: Box<[u64]>,
@@ -64,6 +66,11 @@ unsafe impl Send for AotCode {}
 unsafe impl Sync for AotCode {}
 
 impl AotCode {
+    /// Index in [`AotCode::regions`] of the region entered at guest `pc`.
+    pub fn find(&self, pc: u64) -> Option<usize> {
+        self.regions.binary_search_by_key(&pc, |r| r.pc).ok()
+    }
+
     /// Host address of the import table (for [`vmc_compiler::lower::JitContext::imports`]).
     pub fn import_table(&self) -> u64 {
         self.imports.as_ptr() as u64
@@ -133,14 +140,23 @@ pub fn load(img: &Image, file: Option<&File>) -> Result<AotCode, AotError> {
         imports.len()
     );
     let host = base as u64;
+    // Both lists are sorted (checked when the map was decoded): merge them for the slots.
+    let slots = &img.map.slots;
+    let mut next = 0;
     let regions = img
         .map
         .regions
         .iter()
-        .map(|r| AotRegion {
-            pc: r.pc,
-            code: host + r.code,
-            ranges: r.ranges.clone(),
+        .map(|r| {
+            while next < slots.len() && slots[next] < r.pc {
+                next += 1;
+            }
+            AotRegion {
+                pc: r.pc,
+                code: host + r.code,
+                ranges: r.ranges.clone(),
+                slot: (slots.get(next) == Some(&r.pc)).then_some(next as u32),
+            }
         })
         .collect();
     // VMC_PERF_MAP=1: name image regions for `perf report` (/tmp/perf-PID.map).

@@ -156,8 +156,12 @@ pub struct CodeCache {
     entries: Vec<Entry>,
     jump: Vec<(u64, usize)>,
     generation: u64,
+    /// Chain slots the JIT assigned (slots `0..n` of an image are its own, see
+    /// [`CodeCache::slot_of`]).
     slots: HashMap<u64, u32>,
     chain: Box<[u64]>,
+    /// Whether any chain slot may be non-zero (a fresh table needs no clearing).
+    chain_dirty: bool,
     /// Indirect-branch table: (guest pc, host code) pairs of optimized regions.
     indirect: Box<[u64]>,
     /// Host code of a region that only returns `CONTINUE` (filler of empty table entries).
@@ -172,8 +176,8 @@ pub struct CodeCache {
     trace: bool,
     /// Code of an AOT image, if running one.
     aot: Option<Arc<AotCode>>,
-    /// Live AOT regions: guest pc → index in `aot.regions`.
-    aot_map: HashMap<u64, usize>,
+    /// Which regions of `aot.regions` are live (entered); empty when none is.
+    aot_live: Vec<bool>,
     /// The profile being recorded, if any (translated code is then instrumented).
     profile: Option<Arc<Recorder>>,
     /// Loads check the page table (the guest has a SIGSEGV handler, which needs precise
@@ -206,22 +210,16 @@ impl CodeCache {
         }
         // The image's exits use chain slots 0..n for its slot targets.
         let aot_slots = aot.as_ref().map_or(0, |a| a.slots.len());
-        let slots: HashMap<u64, u32> = aot
-            .iter()
-            .flat_map(|a| a.slots.iter().enumerate().map(|(i, &t)| (t, i as u32)))
-            .collect();
-        let aot_map: HashMap<u64, usize> = aot
-            .iter()
-            .flat_map(|a| a.regions.iter().enumerate().map(|(i, r)| (r.pc, i)))
-            .collect();
+        let aot_live = vec![true; aot.as_ref().map_or(0, |a| a.regions.len())];
         let mut cache = CodeCache {
             cfg,
             map: HashMap::new(),
             entries: Vec::new(),
             jump: vec![(u64::MAX, 0); JUMP_CACHE],
             generation: 0,
-            slots,
+            slots: HashMap::new(),
             chain: vec![0u64; CHAIN_SLOTS + aot_slots].into_boxed_slice(),
+            chain_dirty: false,
             indirect: vec![0u64; 2 * lower::INDIRECT_ENTRIES as usize].into_boxed_slice(),
             continue_stub: 0,
             code: None,
@@ -230,12 +228,12 @@ impl CodeCache {
             opt_sync: None,
             background: None,
             stats: CacheStats {
-                aot_regions: aot_map.len() as u64,
+                aot_regions: aot_live.len() as u64,
                 ..CacheStats::default()
             },
             trace,
             aot,
-            aot_map,
+            aot_live,
             profile,
             precise_loads: cfg.precise_faults,
             last_indirect: None,
@@ -243,7 +241,7 @@ impl CodeCache {
         };
         if cache.precise_loads {
             // Image code relies on the host MMU for its loads.
-            cache.aot_map.clear();
+            cache.aot_live.clear();
         }
         // Image code is entered through the JIT's trampoline, even with `--tier interp`.
         if cfg.mode != TierMode::Interp || cache.aot.is_some() {
@@ -251,7 +249,7 @@ impl CodeCache {
                 eprintln!("vmrun: warning: JIT unavailable ({e}); interpreting");
                 cache.cfg.mode = TierMode::Interp;
                 cache.aot = None;
-                cache.aot_map.clear();
+                cache.aot_live.clear();
             }
         }
         cache
@@ -304,7 +302,7 @@ impl CodeCache {
                 eprintln!("vmrun: warning: JIT unavailable after fork ({e}); interpreting");
                 self.cfg.mode = TierMode::Interp;
                 self.aot = None;
-                self.aot_map.clear();
+                self.aot_live.clear();
             }
         }
     }
@@ -412,9 +410,8 @@ impl CodeCache {
         if let Some(p) = &self.profile {
             p.entry(pc);
         }
-        if let (Some(&i), Some(aot)) = (self.aot_map.get(&pc), &self.aot) {
+        if let Some(code) = self.aot_code(pc) {
             self.stats.aot_entries += 1;
-            let code = aot.regions[i].code;
             // The indirect-branch table is direct-mapped: what reaches the dispatcher takes
             // the entry back, so hot targets win over colliding cold ones.
             self.set_indirect(pc, code);
@@ -510,9 +507,11 @@ impl CodeCache {
     }
 
     fn clear_chains(&mut self) {
-        let filled = self.chain.iter().filter(|s| **s != 0).count() as u64;
-        self.stats.chain_links_broken += filled;
-        self.chain.iter_mut().for_each(|s| *s = 0);
+        if std::mem::take(&mut self.chain_dirty) {
+            let filled = self.chain.iter().filter(|s| **s != 0).count() as u64;
+            self.stats.chain_links_broken += filled;
+            self.chain.iter_mut().for_each(|s| *s = 0);
+        }
         // An empty entry points at a stub that just returns to the dispatcher, so even a
         // guest branching to the filler key reaches correct code.
         let stub = self.continue_stub;
@@ -528,16 +527,42 @@ impl CodeCache {
         let Some(aot) = self.aot.clone() else {
             return;
         };
-        let mut live: Vec<(u64, usize)> = self.aot_map.iter().map(|(&p, &i)| (p, i)).collect();
-        live.sort_unstable();
-        for (pc, i) in live {
-            let code = aot.regions[i].code;
-            self.set_indirect(pc, code);
-            if let Some(&s) = self.slots.get(&pc) {
-                self.chain[s as usize] = code;
-                self.stats.chain_links_made += 1;
+        let live = std::mem::take(&mut self.aot_live);
+        for (r, _) in aot.regions.iter().zip(&live).filter(|(_, l)| **l) {
+            self.set_indirect(r.pc, r.code);
+            if let Some(s) = r.slot {
+                self.link_slot(s, r.code);
             }
         }
+        self.aot_live = live;
+    }
+
+    /// Points chain slot `s` at `code`.
+    fn link_slot(&mut self, s: u32, code: u64) {
+        self.chain[s as usize] = code;
+        self.chain_dirty = true;
+        self.stats.chain_links_made += 1;
+    }
+
+    /// The chain slot of exits to `target`, if one was assigned: the image's own slots come
+    /// first, then those the JIT assigned.
+    fn slot_of(&self, target: u64) -> Option<u32> {
+        self.aot
+            .as_ref()
+            .and_then(|a| a.slots.binary_search(&target).ok())
+            .map(|i| i as u32)
+            .or_else(|| self.slots.get(&target).copied())
+    }
+
+    /// Host code of the live image region at `pc`, if any.
+    fn aot_code(&self, pc: u64) -> Option<u64> {
+        let aot = self.aot.as_ref()?;
+        let i = aot.find(pc)?;
+        self.aot_live
+            .get(i)
+            .copied()
+            .unwrap_or(false)
+            .then(|| aot.regions[i].code)
     }
 
     fn compile_baseline(&mut self, idx: usize) {
@@ -634,18 +659,25 @@ impl CodeCache {
 
     fn slots_for(&mut self, blocks: &[&Block]) -> HashMap<u64, u32> {
         let mut slots = HashMap::new();
+        let aot_slots = self.aot.as_ref().map_or(0, |a| a.slots.len());
         for t in jit::exit_targets(blocks) {
-            let n = self.slots.len() as u32;
-            if (n as usize) < self.chain.len() || self.slots.contains_key(&t) {
-                let s = *self.slots.entry(t).or_insert(n);
-                slots.insert(t, s);
-                // Link at once when the target already has optimized code.
-                if let Some(&ti) = self.map.get(&t) {
-                    let te = &self.entries[ti];
-                    if te.tier == 2 && self.chain[s as usize] == 0 {
-                        self.chain[s as usize] = te.native;
-                        self.stats.chain_links_made += 1;
+            let s = match self.slot_of(t) {
+                Some(s) => s,
+                None => {
+                    let n = aot_slots + self.slots.len();
+                    if n >= self.chain.len() {
+                        continue;
                     }
+                    self.slots.insert(t, n as u32);
+                    n as u32
+                }
+            };
+            slots.insert(t, s);
+            // Link at once when the target already has optimized code.
+            if let Some(&ti) = self.map.get(&t) {
+                let te = &self.entries[ti];
+                if te.tier == 2 && self.chain[s as usize] == 0 {
+                    self.link_slot(s, te.native);
                 }
             }
         }
@@ -726,9 +758,8 @@ impl CodeCache {
                 self.stats.opt_translations += 1;
                 self.stats.opt_guest_insns += done.guest_insns;
                 self.stats.tier_ups += 1;
-                if let Some(&s) = self.slots.get(&done.pc) {
-                    self.chain[s as usize] = addr;
-                    self.stats.chain_links_made += 1;
+                if let Some(s) = self.slot_of(done.pc) {
+                    self.link_slot(s, addr);
                 }
                 self.set_indirect(done.pc, addr);
             }
@@ -747,14 +778,13 @@ impl CodeCache {
         self.entries.retain(|e| !overlaps(e));
         let mut removed = before - self.entries.len();
         if let Some(aot) = &self.aot {
-            let n = self.aot_map.len();
-            self.aot_map.retain(|_, i| {
-                !aot.regions[*i]
-                    .ranges
-                    .iter()
-                    .any(|&(s, t)| s < end && t > start)
-            });
-            let gone = n - self.aot_map.len();
+            let mut gone = 0;
+            for (r, live) in aot.regions.iter().zip(self.aot_live.iter_mut()) {
+                if *live && r.ranges.iter().any(|&(s, t)| s < end && t > start) {
+                    *live = false;
+                    gone += 1;
+                }
+            }
             self.stats.aot_invalidations += gone as u64;
             removed += gone;
             dropped_native |= gone > 0;
@@ -779,15 +809,6 @@ impl CodeCache {
             // Chained code may jump into what was dropped: unlink everything, then relink
             // the optimized regions that remain.
             self.clear_chains();
-            let slots: Vec<(u64, u32)> = self.slots.iter().map(|(a, b)| (*a, *b)).collect();
-            for (pc, s) in slots {
-                if let Some(&i) = self.map.get(&pc) {
-                    if self.entries[i].tier == 2 {
-                        self.chain[s as usize] = self.entries[i].native;
-                        self.stats.chain_links_made += 1;
-                    }
-                }
-            }
             let live: Vec<(u64, u64)> = self
                 .entries
                 .iter()
@@ -795,6 +816,9 @@ impl CodeCache {
                 .map(|e| (e.block.pc, e.native))
                 .collect();
             for (pc, code) in live {
+                if let Some(s) = self.slot_of(pc) {
+                    self.link_slot(s, code);
+                }
                 self.set_indirect(pc, code);
             }
         }

@@ -226,9 +226,10 @@ pub struct RegionEntry {
 /// The `.vmc.map` section.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Map {
-    /// Regions sorted by PC.
+    /// Regions sorted by PC (strictly).
     pub regions: Vec<RegionEntry>,
-    /// Chain-slot targets: the code's exit through slot `i` goes to guest `slots[i]`.
+    /// Chain-slot targets, sorted (strictly): the code's exit through slot `i` goes to guest
+    /// `slots[i]`.
     pub slots: Vec<u64>,
     /// Symbols of the runtime entry points and helpers the code calls: entry `i` of the
     /// import table the runtime builds is the address of `imports[i]`.
@@ -295,10 +296,16 @@ impl Map {
                 ranges,
             });
         }
+        if regions.windows(2).any(|w| w[0].pc >= w[1].pc) {
+            return Err(ImageError::Map("regions out of order".into()));
+        }
         let n = r.count(8)?;
         let mut slots = Vec::with_capacity(n);
         for _ in 0..n {
             slots.push(r.u64()?);
+        }
+        if slots.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ImageError::Map("chain slots out of order".into()));
         }
         let n = r.count(4)?;
         let mut imports = Vec::with_capacity(n);
