@@ -297,13 +297,59 @@ fn no_blocks_in_data() {
                     "block at {pc:#x} between {} and {}",
                     w[0].name, w[1].name
                 );
-                assert!(d.entries.binary_search(&pc).is_ok());
+                // A return site, unless the call (BL) goes to a function that never returns.
+                let bl_target = (pc - 4).wrapping_add_signed(((prev as i32) << 6 >> 4) as i64);
+                let dead = prev & 0xfc00_0000 == 0x9400_0000
+                    && d.noreturn.binary_search(&bl_target).is_ok();
+                assert_eq!(d.entries.binary_search(&pc).is_ok(), !dead, "{pc:#x}");
                 return_sites += call as u32;
                 in_gap += 1;
             }
         }
     }
     println!("{name}: {in_gap} blocks start between functions, {return_sites} at return sites");
+}
+
+#[test]
+fn functions_that_never_return() {
+    let Some(elf) = guest("bytecode-O2") else {
+        return;
+    };
+    let d = discover(&elf).unwrap();
+    let addr = |name: &str| {
+        functions(&elf)
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.start)
+            .unwrap_or_else(|| panic!("no symbol {name}"))
+    };
+    let never = |name: &str| d.noreturn.binary_search(&addr(name)).is_ok();
+    for name in ["exit", "_exit", "abort"] {
+        assert!(never(name), "{name} should never return");
+    }
+    for name in ["main", "printf", "malloc", "free"] {
+        assert!(!never(name), "{name} returns");
+    }
+    assert_eq!(d.stats.noreturn, d.noreturn.len() as u64);
+    // The code after a `bl exit` is no return site (in main it is the interpreter's
+    // dispatch, reached by a branch, which so stays in main's region).
+    let exit = addr("exit");
+    let after_exit: Vec<u64> = d
+        .blocks
+        .iter()
+        .filter(|b| matches!(b.ops.last(), Some(Op::Jump { target, .. }) if *target == exit))
+        .map(|b| b.guest_range().end)
+        .filter(|pc| d.blocks.binary_search_by_key(pc, |b| b.pc).is_ok())
+        .collect();
+    let mut dead = 0;
+    for pc in after_exit {
+        // (A function may start there: it is an entry as a function.)
+        if d.functions.binary_search(&pc).is_err() {
+            assert!(d.entries.binary_search(&pc).is_err(), "{pc:#x} is an entry");
+            dead += 1;
+        }
+    }
+    assert!(dead > 0, "no code after a call to exit");
 }
 
 #[test]

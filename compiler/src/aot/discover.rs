@@ -71,9 +71,12 @@ pub struct Discovery {
     /// sorted, deduplicated.
     pub functions: Vec<u64>,
     /// Addresses that can be entered from outside straight-line flow: function entries, return
-    /// sites after calls (BL/BLR), jump-table targets, indirect-branch targets found; sorted,
-    /// deduplicated.
+    /// sites after calls (BL/BLR; not after a BL to a function that never returns),
+    /// jump-table targets, indirect-branch targets found; sorted, deduplicated.
     pub entries: Vec<u64>,
+    /// Function entries from which no path reaches a return (`exit`, `abort`, ...): the code
+    /// after a call to one is not a return site. Sorted.
+    pub noreturn: Vec<u64>,
     /// Recovered jump tables, sorted by the address of their indirect branch.
     pub jump_tables: Vec<JumpTable>,
     /// Statistics for the report.
@@ -122,6 +125,9 @@ pub struct DiscoveryStats {
     /// Entries added from a profile (run-time indirect targets and entries that static
     /// discovery had not found).
     pub profile_entries: u64,
+    /// Functions found never to return.
+    #[serde(default)]
+    pub noreturn: u64,
 }
 
 impl DiscoveryStats {
@@ -379,7 +385,7 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
     };
 
     for &t in &hints.indirect_targets {
-        if !d.entries.contains(&t) && img.is_code(t) {
+        if !d.entries.contains(&t) && !d.call_returns.contains_key(&t) && img.is_code(t) {
             stats.profile_entries += 1;
             d.add_entry(t);
         }
@@ -398,6 +404,20 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
         }
         d.run();
     }
+
+    // Return sites of direct calls are entries unless the callee never returns.
+    let tables: HashMap<u64, &[u64]> = d
+        .tables
+        .values()
+        .map(|t| (t.branch, t.targets.as_slice()))
+        .collect();
+    let noreturn = noreturn_functions(&d.blocks, &d.functions, &tables);
+    for (&site, callee) in &d.call_returns {
+        if !noreturn.contains(callee) {
+            d.entries.insert(site);
+        }
+    }
+    stats.noreturn = noreturn.len() as u64;
 
     let blocks: Vec<ir::Block> = std::mem::take(&mut d.blocks).into_values().collect();
     let mut covered_end = 0u64;
@@ -434,9 +454,83 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
         blocks,
         functions: d.functions.into_iter().collect(),
         entries: d.entries.into_iter().collect(),
+        noreturn: noreturn.into_iter().collect(),
         jump_tables,
         stats,
     })
+}
+
+/// Most blocks [`noreturn_functions`] follows from one function before assuming it returns.
+const NORETURN_SCAN_BLOCKS: usize = 4096;
+
+/// The functions from which no path reaches a return. A path follows branches, jump tables
+/// and tail jumps, continues after calls except calls to functions already found not to
+/// return (iterated to a fixed point: `exit` never returns because the function it ends in
+/// does not), and ends at traps. A return, an unresolved indirect jump, a block not
+/// discovered or a very long scan counts as returning: a wrong "returns" only costs a region
+/// split, a wrong "never returns" a trip through the JIT, never a wrong result.
+fn noreturn_functions(
+    blocks: &BTreeMap<u64, ir::Block>,
+    functions: &BTreeSet<u64>,
+    tables: &HashMap<u64, &[u64]>,
+) -> BTreeSet<u64> {
+    let may_return = |f: u64, noreturn: &BTreeSet<u64>| -> bool {
+        let mut seen = HashSet::new();
+        let mut stack = vec![f];
+        while let Some(pc) = stack.pop() {
+            if !seen.insert(pc) {
+                continue;
+            }
+            if seen.len() > NORETURN_SCAN_BLOCKS {
+                return true;
+            }
+            let Some(b) = blocks.get(&pc) else {
+                return true;
+            };
+            let next = b.guest_range().end;
+            match b.ops.last() {
+                Some(Op::Jump {
+                    target,
+                    kind: BranchKind::Call,
+                }) => {
+                    if !noreturn.contains(target) {
+                        stack.push(next);
+                    }
+                }
+                Some(Op::Jump { target, .. }) => stack.push(*target),
+                Some(Op::Branch {
+                    taken, fallthrough, ..
+                }) => stack.extend([*taken, *fallthrough]),
+                Some(Op::JumpReg {
+                    kind: BranchKind::Call,
+                    ..
+                }) => stack.push(next),
+                Some(Op::JumpReg {
+                    kind: BranchKind::Jump,
+                    ..
+                }) => match b.last_insn_pc().and_then(|at| tables.get(&at)) {
+                    Some(targets) => stack.extend(targets.iter()),
+                    None => return true,
+                },
+                Some(Op::Syscall { next }) => stack.push(*next),
+                Some(Op::Trap { .. }) => {}
+                _ => return true,
+            }
+        }
+        false
+    };
+    let mut noreturn = BTreeSet::new();
+    loop {
+        let found: Vec<u64> = functions
+            .iter()
+            .copied()
+            .filter(|&f| !noreturn.contains(&f) && !may_return(f, &noreturn))
+            .collect();
+        if found.is_empty() {
+            return noreturn;
+        }
+        noreturn.extend(found);
+    }
 }
 
 /// Start addresses of the FDEs in an `.eh_frame` section loaded at `addr`. Corrupt entries
@@ -478,6 +572,9 @@ struct Descent<'a> {
     work: Vec<u64>,
     functions: BTreeSet<u64>,
     entries: BTreeSet<u64>,
+    /// Return sites of direct calls, with the function called (entries unless it never
+    /// returns, decided once everything is found).
+    call_returns: BTreeMap<u64, u64>,
     /// Blocks ending in an indirect jump or call, by pc.
     indirect: BTreeSet<u64>,
     /// Indirect branch pcs already resolved.
@@ -550,6 +647,7 @@ impl<'a> Descent<'a> {
             work: Vec::new(),
             functions: BTreeSet::new(),
             entries: BTreeSet::new(),
+            call_returns: BTreeMap::new(),
             indirect: BTreeSet::new(),
             resolved: HashSet::new(),
             tables: BTreeMap::new(),
@@ -619,7 +717,9 @@ impl<'a> Descent<'a> {
             Some(&Op::Jump { target, kind }) => match kind {
                 BranchKind::Call => {
                     self.add_function(target);
-                    self.add_entry(next);
+                    if self.enqueue(next) {
+                        self.call_returns.insert(next, target);
+                    }
                 }
                 _ => self.add_edge(pc, target),
             },

@@ -138,6 +138,9 @@ pub struct ImageStats {
     pub coverage: f64,
     /// Function entries found.
     pub functions: u64,
+    /// Functions found never to return (calls to them have no return site).
+    #[serde(default)]
+    pub noreturn: u64,
     /// Jump tables recovered.
     pub jump_tables: u64,
     /// Bytes of host code.

@@ -223,6 +223,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         exec_bytes: disc.stats.exec_bytes,
         coverage: disc.stats.coverage(),
         functions: disc.stats.functions,
+        noreturn: disc.stats.noreturn,
         jump_tables: disc.stats.jump_tables,
         slots: map.slots.len() as u64,
         ..ImageStats::default()
@@ -533,10 +534,11 @@ fn partition_with(disc: &Discovery, extra: &HashSet<u64>) -> Vec<Vec<usize>> {
         }
     }
     // System-call continuations and return sites are entered from the dispatcher (even when
-    // a jump table reaches them too).
+    // a jump table reaches them too); the code after a call that never returns is not.
     for b in blocks {
         let next = match b.ops.last() {
             Some(Op::Syscall { next }) => Some(*next),
+            Some(Op::Jump { target, .. }) if disc.noreturn.binary_search(target).is_ok() => None,
             _ => b.return_site(),
         };
         if let Some(&i) = next.and_then(|pc| index.get(&pc)) {

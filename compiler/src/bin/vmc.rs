@@ -122,6 +122,12 @@ fn parse_addr(s: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
+    // Like any filter-friendly CLI tool: end quietly when the reader of stdout goes away
+    // (`vmc disasm ... | head`) instead of failing to print.
+    // SAFETY: restoring the default disposition of SIGPIPE, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .init();
@@ -467,8 +473,8 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         100.0 * st.coverage
     );
     println!(
-        "code            {} regions, {} blocks, {} functions, {} jump tables, {} chain slots",
-        st.regions, st.blocks, st.functions, st.jump_tables, st.slots
+        "code            {} regions, {} blocks, {} functions ({} never return), {} jump tables, {} chain slots",
+        st.regions, st.blocks, st.functions, st.noreturn, st.jump_tables, st.slots
     );
     println!(
         "host code       {} bytes at file offset {:#x}, no relocations; {} imports ({} runtime entry points, {} helpers)",
