@@ -72,6 +72,9 @@ pub struct Timing {
     pub interp: Duration,
     /// Time in translated code (when measured).
     pub jit: Duration,
+    /// Time checking and loading an AOT image before the run (digest, metadata, map, code
+    /// mapping, import table).
+    pub image_load: Duration,
 }
 
 /// Linux signal numbers used here.

@@ -199,6 +199,7 @@ fn run(args: RunArgs) -> ExitCode {
     // An AOT image (from `vmc translate`) carries its guest; its code is linked here and
     // entered by guest PC, with the JIT for anything it lacks.
     let mut aot = None;
+    let load_start = std::time::Instant::now();
     let guest: &[u8] = if Image::looks_like_image(&bytes) {
         let img = match Image::parse(&bytes) {
             Ok(i) => i,
@@ -216,6 +217,7 @@ fn run(args: RunArgs) -> ExitCode {
     } else {
         &bytes
     };
+    let image_load = load_start.elapsed();
     let mut proc = match Process::spawn_image(guest, &program, &guest_args, &env, &cfg) {
         Ok(p) => p,
         Err(e) => return cannot(&e),
@@ -246,7 +248,14 @@ fn run(args: RunArgs) -> ExitCode {
         max_dispatches: None,
         profile: profile.clone(),
     };
-    let mut timing = Timing::default();
+    let mut timing = Timing {
+        image_load: if opts.aot.is_some() {
+            image_load
+        } else {
+            Duration::ZERO
+        },
+        ..Timing::default()
+    };
     let term = proc.run(&opts, &mut timing);
     if let Some(p) = &profile {
         match p.write() {
@@ -346,6 +355,12 @@ fn report(
             );
         }
         eprintln!("  system calls              {:>14}", c.syscalls);
+        if j.aot_regions > 0 {
+            eprintln!(
+                "  time loading the image    {:>11.1} ms",
+                ms(timing.image_load)
+            );
+        }
         eprintln!("  time total                {:>11.1} ms", ms(timing.total));
         eprintln!("  time in interpreter       {:>11.1} ms", ms(timing.interp));
         eprintln!("  time in JIT code          {:>11.1} ms", ms(timing.jit));
@@ -368,6 +383,7 @@ fn report(
             "time_total_s": timing.total.as_secs_f64(),
             "time_translate_s": timing.translate.as_secs_f64(),
             "time_syscalls_s": timing.syscalls.as_secs_f64(),
+            "time_image_load_s": timing.image_load.as_secs_f64(),
             "exit_status": term.exit_code(),
         });
         if let Err(e) = std::fs::write(
