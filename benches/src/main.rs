@@ -36,8 +36,74 @@ struct Cli {
         value_delimiter = ','
     )]
     modes: Vec<String>,
+    /// Measure `vmc translate` throughput and its parallel speed-up (-j 1 against -j 2,
+    /// alternating, medians of --runs) on this large binary, e.g. tests/guests/build/busybox;
+    /// the kernels run too only when named.
+    #[arg(long, value_name = "BINARY")]
+    scaling: Option<PathBuf>,
     /// Benchmarks to run (names from benches/kernels.txt); default all.
     programs: Vec<String>,
+}
+
+/// Translation throughput and parallel speed-up on one large binary.
+#[derive(Debug, Serialize)]
+struct Scaling {
+    input: String,
+    input_bytes: u64,
+    guest_insns: u64,
+    /// Wall times per job count, in run order.
+    runs_j1_s: Vec<f64>,
+    runs_j2_s: Vec<f64>,
+    median_j1_s: f64,
+    median_j2_s: f64,
+    insns_per_s_j1: f64,
+    insns_per_s_j2: f64,
+    /// Median -j 1 time over median -j 2 time.
+    speedup: f64,
+}
+
+/// Translates `input` with -j 1 and -j 2 alternately, `runs` times each.
+fn scaling(root: &Path, out: &Path, input: &Path, runs: usize) -> Result<Scaling> {
+    let vmc = root.join("target/release/vmc");
+    let dir = out.join("scaling");
+    std::fs::create_dir_all(&dir)?;
+    let (image, summary) = (dir.join("image.aot"), dir.join("summary.json"));
+    let mut times = [Vec::new(), Vec::new()];
+    let mut guest_insns = 0;
+    for _ in 0..runs {
+        for (k, jobs) in ["1", "2"].into_iter().enumerate() {
+            let t0 = Instant::now();
+            let st = Command::new(&vmc)
+                .args(["translate", "-q", "-j", jobs, "--summary-json"])
+                .arg(&summary)
+                .arg(input)
+                .arg("-o")
+                .arg(&image)
+                .status()
+                .with_context(|| format!("{}", vmc.display()))?;
+            times[k].push(t0.elapsed().as_secs_f64());
+            if !st.success() {
+                bail!("vmc translate -j {jobs} {} failed", input.display());
+            }
+            let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
+            guest_insns = s["inputs"][0]["guest_insns"].as_u64().unwrap_or(0);
+        }
+    }
+    let [mut j1, mut j2] = times;
+    let (runs_j1_s, runs_j2_s) = (j1.clone(), j2.clone());
+    let (m1, m2) = (median(&mut j1), median(&mut j2));
+    Ok(Scaling {
+        input: input.display().to_string(),
+        input_bytes: std::fs::metadata(input)?.len(),
+        guest_insns,
+        runs_j1_s,
+        runs_j2_s,
+        median_j1_s: m1,
+        median_j2_s: m2,
+        insns_per_s_j1: guest_insns as f64 / m1.max(1e-9),
+        insns_per_s_j2: guest_insns as f64 / m2.max(1e-9),
+        speedup: m1 / m2.max(1e-9),
+    })
 }
 
 /// One benchmark: a guest program name and its arguments (full and quick sizes).
@@ -332,7 +398,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = root();
     let mut benches = load_kernels(&root)?;
-    if !cli.programs.is_empty() {
+    if cli.scaling.is_some() && cli.programs.is_empty() {
+        benches.clear();
+    } else if !cli.programs.is_empty() {
         benches.retain(|b| cli.programs.contains(&b.name));
         if benches.is_empty() {
             bail!("none of {:?} is in benches/kernels.txt", cli.programs);
@@ -431,17 +499,44 @@ fn main() -> Result<()> {
         });
     }
     print_table(&results);
+    let scaled = match &cli.scaling {
+        Some(input) => {
+            let s = scaling(&root, &cli.out, input, runs)?;
+            println!(
+                "vmc translate {} ({:.1} MB, {} guest insns): -j 1 {:.2} s ({:.0} insns/s), -j 2 {:.2} s ({:.0} insns/s), speed-up {:.2}x",
+                s.input,
+                s.input_bytes as f64 / 1e6,
+                s.guest_insns,
+                s.median_j1_s,
+                s.insns_per_s_j1,
+                s.median_j2_s,
+                s.insns_per_s_j2,
+                s.speedup
+            );
+            Some(s)
+        }
+        None => None,
+    };
     std::fs::create_dir_all(&cli.out).with_context(|| format!("{}", cli.out.display()))?;
-    let json = serde_json::json!({ "quick": cli.quick, "runs": runs, "results": results });
+    let json = serde_json::json!({
+        "quick": cli.quick,
+        "runs": runs,
+        "results": results,
+        "scaling": scaled,
+    });
     std::fs::write(
         cli.out.join("results.json"),
         serde_json::to_string_pretty(&json)? + "\n",
     )?;
-    std::fs::write(cli.out.join("chart.svg"), chart(&results))?;
-    eprintln!(
-        "vmbench: wrote {}/results.json and chart.svg",
-        cli.out.display()
-    );
+    if results.is_empty() {
+        eprintln!("vmbench: wrote {}/results.json", cli.out.display());
+    } else {
+        std::fs::write(cli.out.join("chart.svg"), chart(&results))?;
+        eprintln!(
+            "vmbench: wrote {}/results.json and chart.svg",
+            cli.out.display()
+        );
+    }
     if mismatches > 0 {
         bail!("{mismatches} mode(s) printed different output");
     }

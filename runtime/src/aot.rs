@@ -46,7 +46,7 @@ pub struct AotRegion {
     pub slot: Option<u32>,
 }
 
-/// An image's code, linked into this process.
+/// An image's code, loaded into this process.
 pub struct AotCode {
     base: *mut u8,
     len: usize,
