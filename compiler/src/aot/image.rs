@@ -532,10 +532,11 @@ impl<'a> Image<'a> {
         if text.relocations().next().is_some() {
             return Err(bad("it has relocations".into()));
         }
+        // (The object parser checks that the section lies inside the file.)
+        let code = text
+            .data()
+            .map_err(|e| bad(format!("it cannot be read: {e}")))?;
         let code_offset = offset as usize;
-        let code = object
-            .get(code_offset..code_offset + size as usize)
-            .ok_or_else(|| bad("it lies beyond the file".into()))?;
         if let Some(r) = map.regions.iter().find(|r| r.code >= size) {
             return Err(ImageError::Map(format!(
                 "region {:#x} has code at {:#x}, beyond the {size:#x}-byte code section",
