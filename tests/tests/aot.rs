@@ -228,6 +228,26 @@ fn bad_images_are_refused() {
     );
     assert_eq!(code, 0, "{err}");
     let img = std::fs::read(&good).unwrap();
+    // vmc disasm shows a region's guest instructions beside its host code and names the
+    // runtime entry points and helpers its code calls through the import table.
+    let parsed = image::Image::parse(&img).expect("the good image parses");
+    let biggest = parsed.map.regions.iter().max_by_key(|r| r.guest_insns);
+    let pc = format!("{:#x}", biggest.expect("regions").pc);
+    let out = Command::new(&t.vmc)
+        .args(["disasm", good.to_str().unwrap(), "--pc", &pc])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("--- guest (AArch64) ---") && text.contains("--- host (x86-64)"),
+        "{text}"
+    );
+    assert!(text.contains("; import vmc_rt_"), "{text}");
     let run = |bytes: &[u8], name: &str| -> Outcome {
         let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();

@@ -574,7 +574,12 @@ fn disasm(path: &Path, pc: u64) -> Result<()> {
         .get(start..end)
         .ok_or_else(|| anyhow!("symbol {name} lies outside its section"))?;
     println!("--- host (x86-64) {name}, {} bytes ---", code.len());
-    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter, OpKind, Register};
+    // Calls out go through the import table: name the entry each load from it takes.
+    let imports_at = (vmc_compiler::lower::CTX_OFFSET as usize
+        + std::mem::offset_of!(vmc_compiler::lower::JitContext, imports))
+        as u64;
+    let mut table_in: Vec<Register> = Vec::new();
     let mut dec = Decoder::with_ip(64, code, start as u64, DecoderOptions::NONE);
     let mut fmt = IntelFormatter::new();
     let mut text = String::new();
@@ -582,7 +587,31 @@ fn disasm(path: &Path, pc: u64) -> Result<()> {
         let insn = dec.decode();
         text.clear();
         fmt.format(&insn, &mut text);
-        println!("  {:8x}: {text}", insn.ip());
+        let load = insn.op_count() == 2
+            && insn.op0_kind() == OpKind::Register
+            && insn.op1_kind() == OpKind::Memory
+            && insn.memory_index() == Register::None;
+        let base = insn.memory_base();
+        let disp = insn.memory_displacement64();
+        let note = match img.map.imports.get((disp / 8) as usize) {
+            Some(name) if load && disp.is_multiple_of(8) && table_in.contains(&base) => {
+                format!("  ; import {name}")
+            }
+            _ => String::new(),
+        };
+        if insn.op_count() > 0 && insn.op0_kind() == OpKind::Register {
+            let dst = insn.op0_register();
+            if (Register::RAX..=Register::R15).contains(&dst) {
+                table_in.retain(|r| *r != dst);
+                if load && disp == imports_at {
+                    table_in.push(dst);
+                }
+            } else {
+                // A narrower register written: stop tracking rather than guess its parent.
+                table_in.clear();
+            }
+        }
+        println!("  {:8x}: {text}{note}", insn.ip());
     }
     if code.is_empty() {
         bail!("symbol {name} is empty");
