@@ -136,6 +136,9 @@ pub struct Escape {
 /// Offset of [`Frame::ctx`] from the frame (and so from the CPU state).
 pub const CTX_OFFSET: i32 = offset_of!(Frame, ctx) as i32;
 
+/// Offset of [`JitContext::imports`] from the frame (where image code finds its import table).
+pub const IMPORTS_OFFSET: i32 = CTX_OFFSET + offset_of!(JitContext, imports) as i32;
+
 /// Numeric code of a trap kind in [`JitContext::trap_kind`].
 pub fn trap_code(kind: TrapKind) -> u64 {
     match kind {

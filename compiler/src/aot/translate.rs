@@ -14,8 +14,6 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use std::mem::offset_of;
-
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, UserFuncName};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::{Linkage, Module};
@@ -27,7 +25,7 @@ use super::image::{self, ImageStats, Map, Meta, RegionEntry};
 use super::pgo::{self, Guide};
 use crate::ir::{Block, Op};
 use crate::layout;
-use crate::lower::{self, Callee, Env, JitContext, Region};
+use crate::lower::{self, Callee, Env, Region};
 
 /// Most blocks in one region (bigger functions are split at block boundaries).
 pub const MAX_REGION_BLOCKS: usize = 256;
@@ -338,13 +336,14 @@ struct AotEnv<'a> {
     return_sites: Vec<u64>,
 }
 
-/// Entry `index` of the import table ([`JitContext::imports`]): two loads that never trap
+/// Entry `index` of the import table ([`lower::JitContext::imports`]): two loads that never trap
 /// and read memory that does not change while code runs.
 fn import(b: &mut FunctionBuilder, index: u32) -> ir::Value {
     let flags = MemFlagsData::trusted().with_readonly();
     let frame = b.ins().get_pinned_reg(types::I64);
-    let at = lower::CTX_OFFSET + offset_of!(JitContext, imports) as i32;
-    let table = b.ins().load(types::I64, flags, frame, at);
+    let table = b
+        .ins()
+        .load(types::I64, flags, frame, lower::IMPORTS_OFFSET);
     b.ins().load(types::I64, flags, table, 8 * index as i32)
 }
 

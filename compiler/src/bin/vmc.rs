@@ -576,9 +576,7 @@ fn disasm(path: &Path, pc: u64) -> Result<()> {
     println!("--- host (x86-64) {name}, {} bytes ---", code.len());
     use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter, OpKind, Register};
     // Calls out go through the import table: name the entry each load from it takes.
-    let imports_at = (vmc_compiler::lower::CTX_OFFSET as usize
-        + std::mem::offset_of!(vmc_compiler::lower::JitContext, imports))
-        as u64;
+    let imports_at = vmc_compiler::lower::IMPORTS_OFFSET as u64;
     let mut table_in: Vec<Register> = Vec::new();
     let mut dec = Decoder::with_ip(64, code, start as u64, DecoderOptions::NONE);
     let mut fmt = IntelFormatter::new();
