@@ -337,6 +337,9 @@ enum Deferred {
     Edge(u64, u64),
 }
 
+/// The V registers' cache and dirty mask where a deferred block branches off.
+type VSnapshot = ([Option<fp::VCached>; 32], u32);
+
 /// What a temporary was defined as, for pattern matching (SUBS = AddFlags(a, Not(b), 1)).
 #[derive(Clone, Copy, Debug)]
 enum TempDef {
@@ -381,7 +384,7 @@ struct Lower<'a, 'f, E: Env> {
     /// The store being lowered is the last effect of its instruction (only pure ops follow).
     final_store: bool,
     smc: Variable,
-    deferred: Vec<(ir::Block, Deferred, Option<i64>, [bool; NREGS])>,
+    deferred: Vec<(ir::Block, Deferred, Option<i64>, [bool; NREGS], VSnapshot)>,
     /// Lazy flags: operands and kind of the last flag producer (see [`lazy`]).
     fa: Variable,
     fb: Variable,
@@ -398,10 +401,14 @@ struct Lower<'a, 'f, E: Env> {
     /// The FP mode the inline FP guards test ([`fp::fpmode_value`]), when the region has
     /// guarded FP fast paths: set at entry, recomputed after helper calls and MSR FPCR/FPSR.
     fpmode: Option<Variable>,
-    /// Per IR block: the last value the inline FP paths wrote to each V register's low half
-    /// (still stored to the CPU state); cleared by anything else that may write V registers
-    /// (helper calls, vector loads and stores).
+    /// Per IR block: the last value the inline FP paths or a scalar vector load wrote to (or
+    /// read from) each V register's low half; cleared by helper calls, which may write any.
     vcache: [Option<fp::VCached>; 32],
+    /// V registers (bit r) whose value in [`Self::vcache`] the CPU state does not hold yet:
+    /// written back on every path that leaves the block or lets the runtime read the state
+    /// (terminators, exits, fault paths, helper calls), so a loop of scalar FP keeps its
+    /// values in host registers instead of storing and reloading them per instruction.
+    vdirty: u32,
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -575,6 +582,7 @@ pub fn lower_region<E: Env>(
         has_fma,
         fpmode,
         vcache: [None; 32],
+        vdirty: 0,
     };
     if region.loops {
         let loads = l.env.host_fault_loads();
@@ -592,6 +600,7 @@ pub fn lower_region<E: Env>(
         l.b.switch_to_block(common);
         l.fk_static = None;
         l.dirty = [false; NREGS];
+        l.vdirty = 0;
         let pc = l.b.block_params(common)[0];
         l.spill();
         l.set_pc(pc);
@@ -809,10 +818,11 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
-    /// Stores the registers set in this block so far (they stay dirty: the caller may be
-    /// on a side path).
+    /// Stores the registers set in this block so far, X and V (they stay dirty: the caller
+    /// may be on a side path).
     fn store_dirty(&mut self) {
         self.store_regs(self.dirty_mask());
+        self.store_vdirty();
     }
 
     fn dirty_mask(&self) -> u64 {
@@ -837,6 +847,7 @@ impl<E: Env> Lower<'_, '_, E> {
     fn flush(&mut self) {
         self.store_dirty();
         self.dirty = [false; NREGS];
+        self.vdirty = 0;
     }
 
     /// X[n] = v (n < 31): the variable now, the CPU state at the end of the block.
@@ -1001,16 +1012,18 @@ impl<E: Env> Lower<'_, '_, E> {
         if !matches!(d, Deferred::Exit(_) | Deferred::Edge(..)) {
             self.b.set_cold_block(blk);
         }
-        self.deferred.push((blk, d, self.fk_static, self.dirty));
+        let v = (self.vcache, self.vdirty);
+        self.deferred.push((blk, d, self.fk_static, self.dirty, v));
         blk
     }
 
     /// Emits the deferred exit blocks (the current block must be terminated).
     fn flush_deferred(&mut self) {
-        while let Some((blk, d, fk_static, dirty)) = self.deferred.pop() {
+        while let Some((blk, d, fk_static, dirty, (vcache, vdirty))) = self.deferred.pop() {
             self.b.switch_to_block(blk);
             self.fk_static = fk_static;
             self.dirty = dirty;
+            (self.vcache, self.vdirty) = (vcache, vdirty);
             match d {
                 Deferred::Fault(pc) => {
                     self.store_dirty();
@@ -1219,52 +1232,80 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.switch_to_block(join);
     }
 
+    /// A load into V[reg]. A scalar (up to 8 bytes) stays in the block's V cache, dirty; a
+    /// full 128-bit register goes to the CPU state.
     fn load_vec(&mut self, reg: u8, addr: Value, size: u8) {
         let slow = self.check_load(addr, size);
         let host = self.host_addr(addr);
         let off = vreg_offset(reg);
         let f = self.load_flags();
-        let (lo, hi) = match size {
-            16 => {
-                let lo = self.b.ins().load(types::I64, f, host, 0);
-                let hi = self.b.ins().load(types::I64, f, host, 8);
-                (lo, hi)
-            }
-            _ => {
-                let lo = match size {
-                    1 => self.b.ins().uload8(types::I64, f, host, 0),
-                    2 => self.b.ins().uload16(types::I64, f, host, 0),
-                    4 => self.b.ins().uload32(f, host, 0),
-                    _ => self.b.ins().load(types::I64, f, host, 0),
+        let bit = 1u32 << reg;
+        let lo = match size {
+            1 => self.b.ins().uload8(types::I64, f, host, 0),
+            2 => self.b.ins().uload16(types::I64, f, host, 0),
+            4 => self.b.ins().uload32(f, host, 0),
+            _ => self.b.ins().load(types::I64, f, host, 0),
+        };
+        let scalar = size < 16;
+        if !scalar {
+            let hi = self.b.ins().load(types::I64, f, host, 8);
+            let cpu = self.cpu();
+            self.b.ins().store(state_flags(), lo, cpu, off);
+            self.b.ins().store(state_flags(), hi, cpu, off + 8);
+        }
+        let value = match slow {
+            None => lo,
+            Some(slow) => {
+                let join = self.b.create_block();
+                let args: Vec<ir::BlockArg> = if scalar { vec![lo.into()] } else { vec![] };
+                self.b.ins().jump(join, &args);
+                self.b.switch_to_block(slow);
+                let sz = self.iconst(types::I64, size as u64);
+                let rg = self.iconst(types::I64, reg as u64);
+                let (ctx, cpu) = (self.ctx(), self.cpu());
+                let status = self.call(Callee::LoadVec, &[ctx, cpu, addr, sz, rg]);
+                let fault = self.fault_block();
+                let cont = self.b.create_block();
+                self.b.set_cold_block(cont);
+                self.b.ins().brif(status, fault, &[], cont, &[]);
+                self.b.switch_to_block(cont);
+                // The runtime wrote the whole register to the state.
+                let args: Vec<ir::BlockArg> = if scalar {
+                    vec![self.load_state(off as usize).into()]
+                } else {
+                    vec![]
                 };
-                (lo, self.b.ins().iconst(types::I64, 0))
+                self.b.ins().jump(join, &args);
+                self.b.switch_to_block(join);
+                if scalar {
+                    self.b.append_block_param(join, types::I64)
+                } else {
+                    lo
+                }
             }
         };
-        let cpu = self.cpu();
-        self.b.ins().store(state_flags(), lo, cpu, off);
-        self.b.ins().store(state_flags(), hi, cpu, off + 8);
-        let Some(slow) = slow else {
-            return;
-        };
-        let join = self.b.create_block();
-        self.b.ins().jump(join, &[]);
-        self.b.switch_to_block(slow);
-        let sz = self.iconst(types::I64, size as u64);
-        let rg = self.iconst(types::I64, reg as u64);
-        let (ctx, cpu) = (self.ctx(), self.cpu());
-        let status = self.call(Callee::LoadVec, &[ctx, cpu, addr, sz, rg]);
-        let fault = self.fault_block();
-        self.b.ins().brif(status, fault, &[], join, &[]);
-        self.b.switch_to_block(join);
+        if scalar {
+            self.vcache[reg as usize] = Some(fp::VCached::Bits(value));
+            self.vdirty |= bit;
+        } else {
+            self.vcache[reg as usize] = None;
+            self.vdirty &= !bit;
+        }
+        // A later fault of this instruction (the second register of a pair) must store it.
+        self.fault_exit = None;
     }
 
+    /// A store of V[reg]'s low `size` bytes, from the V cache when it holds the register.
     fn store_vec(&mut self, reg: u8, addr: Value, size: u8) {
         let slow = self.check_access(addr, size, true);
         let join = self.b.create_block();
         let host = self.host_addr(addr);
         let off = vreg_offset(reg);
-        let cpu = self.cpu();
-        let lo = self.b.ins().load(types::I64, state_flags(), cpu, off);
+        let cached = self.vcached_bits(reg);
+        let lo = match cached {
+            Some(v) => v,
+            None => self.load_state(off as usize),
+        };
         match size {
             1 => self.b.ins().istore8(mem_flags(), lo, host, 0),
             2 => self.b.ins().istore16(mem_flags(), lo, host, 0),
@@ -1272,12 +1313,19 @@ impl<E: Env> Lower<'_, '_, E> {
             _ => self.b.ins().store(mem_flags(), lo, host, 0),
         };
         if size == 16 {
-            let cpu = self.cpu();
-            let hi = self.b.ins().load(types::I64, state_flags(), cpu, off + 8);
+            // A cached register is a scalar: its upper half is zero.
+            let hi = match cached {
+                Some(_) => self.b.ins().iconst(types::I64, 0),
+                None => self.load_state(off as usize + 8),
+            };
             self.b.ins().store(mem_flags(), hi, host, 8);
         }
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
+        // The runtime reads the register from the state.
+        if self.vdirty & (1 << reg) != 0 {
+            self.store_vreg(reg);
+        }
         let sz = self.iconst(types::I64, size as u64);
         let rg = self.iconst(types::I64, reg as u64);
         let (ctx, cpu) = (self.ctx(), self.cpu());
@@ -1723,6 +1771,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.store_pending = false;
         self.smc_reset();
         self.vcache = [None; 32];
+        self.vdirty = 0;
         self.dirty = [false; NREGS];
         self.ctx_cache = [None; 2];
         self.ro_cache = [None; 32];
@@ -1739,6 +1788,11 @@ impl<E: Env> Lower<'_, '_, E> {
                         matches!(o.kind(), OpKind::Pure | OpKind::ReadState)
                             || matches!(o, Op::Jump { .. })
                     });
+            }
+            if op.kind() == OpKind::Terminator {
+                // Every way out of the block (and the next block) reads V from the state.
+                self.store_vdirty();
+                self.vdirty = 0;
             }
             match *op {
                 Op::Insn { pc, .. } => {
@@ -1839,12 +1893,10 @@ impl<E: Env> Lower<'_, '_, E> {
                 }
                 Op::LoadVec { reg, addr, size } => {
                     let a = self.t(addr);
-                    self.vcache = [None; 32];
                     self.load_vec(reg, a, size);
                 }
                 Op::StoreVec { reg, addr, size } => {
                     let a = self.t(addr);
-                    self.vcache = [None; 32];
                     self.store_vec(reg, a, size);
                 }
                 Op::Call { helper, insn } => {
@@ -1963,6 +2015,10 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     fn call_helper_via(&mut self, callee: Callee, helper: &'static Helper, insn: u32) {
+        // Any helper may read (and write) any V register. On the cold path of an inline FP
+        // op the caller restores the cache and dirty mask of the hot path at the join.
+        self.store_vdirty();
+        self.vdirty = 0;
         if helper.gpr {
             self.spill();
             if callee == Callee::Helper {

@@ -28,15 +28,25 @@ use crate::a64::{bit, bits};
 use crate::ir::Helper;
 use crate::state::CpuState;
 
-/// FPCR.FZ (24) and FPCR.RMode (23:22): all zero means round to nearest without flushing.
-const FPCR_RN_NO_FZ: i64 = 0x01c0_0000;
-/// FPCR.FZ.
-const FPCR_FZ: i64 = 1 << 24;
+/// FPCR.FZ (24) and FPCR.RMode (23:22).
+const FPCR_FZ_RMODE: i64 = 0x01c0_0000;
 /// FPSR.IXC.
 const FPSR_IXC: i64 = 1 << 4;
 
+/// Bits of the FP mode value ([`fpmode_value`]): FPSR.IXC clear (12), FPCR.RMode (13, 14),
+/// FPCR.FZ (15). A guard wants the bits of its mask all zero. They sit above any biased
+/// exponent, so a guard on a result folds into the exponent's range compare (`(e | mode) <
+/// limit`, see [`Lower::result_ok`]).
+const MODE_IXC_CLEAR: i64 = 1 << 12;
+/// Mode bits of round to nearest without flushing.
+const MODE_RN_NO_FZ: i64 = 0b111 << 13;
+/// Mode bit of FPCR.FZ.
+const MODE_FZ: i64 = 1 << 15;
+/// The guard of an operation that may be inexact: RN, no FZ, IXC already set.
+const MODE_INEXACT_OK: i64 = MODE_RN_NO_FZ | MODE_IXC_CLEAR;
+
 /// What the lowering knows of the low 64 bits of a V register within one IR block (the CPU
-/// state always holds the same value: writes still go to memory). See [`Lower::vcache`].
+/// state holds the same value unless the register is dirty). See [`Lower::vcache`].
 #[derive(Clone, Copy, Debug)]
 pub(super) enum VCached {
     /// The low 64 bits as an i64 (upper 64 bits zero).
@@ -279,17 +289,19 @@ pub(super) fn uses_fpmode(helper: &Helper, insn: u32, fma: bool) -> bool {
     }
 }
 
-/// The FP mode the guards test, from the CPU state: `(FPCR & (FZ | RMode)) | (~FPSR & IXC)`
-/// (the bits do not overlap), so a guard is one mask test of a value in a register. The
-/// region computes it at entry and again after anything that may change FPCR or FPSR.
+/// The FP mode the guards test, from the CPU state: `(FPCR & (FZ | RMode)) >> 9 | (~FPSR &
+/// IXC) << 8` (see [`MODE_IXC_CLEAR`]), so a guard is one mask test of a value in a register.
+/// The region computes it at entry and again after anything that may change FPCR or FPSR.
 pub(super) fn fpmode_value(b: &mut FunctionBuilder, cpu: Value) -> Value {
     let off = std::mem::offset_of!(CpuState, fpcr) as i32;
     let fpcr = b.ins().load(types::I64, state_flags(), cpu, off);
     let off = std::mem::offset_of!(CpuState, fpsr) as i32;
     let fpsr = b.ins().load(types::I64, state_flags(), cpu, off);
-    let m = b.ins().band_imm_u(fpcr, FPCR_RN_NO_FZ | FPCR_FZ);
+    let m = b.ins().band_imm_u(fpcr, FPCR_FZ_RMODE);
+    let m = b.ins().ushr_imm_u(m, 9);
     let x = b.ins().band_imm_u(fpsr, FPSR_IXC);
     let x = b.ins().bxor_imm_u(x, FPSR_IXC);
+    let x = b.ins().ishl_imm_u(x, 8);
     b.ins().bor(m, x)
 }
 
@@ -345,9 +357,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 };
                 // Exact tiny sums cannot underflow: only NaN and infinity are excluded.
                 let tiny_ok = matches!(op, Arith::Add | Arith::Sub);
-                let ok = self.result_ok(p, r, tiny_ok);
-                let g = self.guard(FPCR_RN_NO_FZ, true);
-                let ok = self.b.ins().band(ok, g);
+                let ok = self.result_ok(p, r, tiny_ok, MODE_INEXACT_OK);
                 let r = if op == Arith::NMul {
                     self.b.ins().fneg(r)
                 } else {
@@ -372,17 +382,13 @@ impl<E: Env> Lower<'_, '_, E> {
                 let n = if neg_n { self.b.ins().fneg(n) } else { n };
                 let a = if neg_a { self.b.ins().fneg(a) } else { a };
                 let r = self.b.ins().fma(n, m, a);
-                let ok = self.result_ok(p, r, false);
-                let g = self.guard(FPCR_RN_NO_FZ, true);
-                let ok = self.b.ins().band(ok, g);
+                let ok = self.result_ok(p, r, false, MODE_INEXACT_OK);
                 self.guarded(helper, insn, ok, Some((p, rd, r)), |l| l.store_vf(p, rd, r));
             }
             FpFast::Sqrt { p, rn, rd } => {
                 let x = self.load_vf(p, rn);
                 let r = self.b.ins().sqrt(x);
-                let ok = self.result_ok(p, r, false);
-                let g = self.guard(FPCR_RN_NO_FZ, true);
-                let ok = self.b.ins().band(ok, g);
+                let ok = self.result_ok(p, r, false, MODE_INEXACT_OK);
                 self.guarded(helper, insn, ok, Some((p, rd, r)), |l| l.store_vf(p, rd, r));
             }
             FpFast::Cvt { from, rn, rd } => {
@@ -392,15 +398,12 @@ impl<E: Env> Lower<'_, '_, E> {
                     // (excluded for simplicity) need the helper.
                     Prec::S => {
                         let r = self.b.ins().fpromote(types::F64, x);
-                        let ok = self.result_ok(Prec::D, r, true);
-                        let g = self.guard(FPCR_RN_NO_FZ, false);
-                        (Prec::D, r, self.b.ins().band(ok, g))
+                        (Prec::D, r, self.result_ok(Prec::D, r, true, MODE_RN_NO_FZ))
                     }
                     Prec::D => {
                         let r = self.b.ins().fdemote(types::F32, x);
-                        let ok = self.result_ok(Prec::S, r, false);
-                        let g = self.guard(FPCR_RN_NO_FZ, true);
-                        (Prec::S, r, self.b.ins().band(ok, g))
+                        let ok = self.result_ok(Prec::S, r, false, MODE_INEXACT_OK);
+                        (Prec::S, r, ok)
                     }
                 };
                 self.guarded(helper, insn, ok, Some((to, rd, r)), |l| {
@@ -417,7 +420,7 @@ impl<E: Env> Lower<'_, '_, E> {
                     },
                 };
                 let ordered = self.b.ins().fcmp(FloatCC::Ordered, a, b);
-                let g = self.guard(FPCR_FZ, false);
+                let g = self.guard(MODE_FZ);
                 let ok = self.b.ins().band(ordered, g);
                 // Ordered: less 1000, equal 0110, greater 0010.
                 let lt = self.b.ins().fcmp(FloatCC::LessThan, a, b);
@@ -470,7 +473,7 @@ impl<E: Env> Lower<'_, '_, E> {
                         .ins()
                         .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, mag, 1i64 << exact_bits)
                 };
-                let g = self.guard(FPCR_RN_NO_FZ, true);
+                let g = self.guard(MODE_INEXACT_OK);
                 let ok = self.b.ins().bor(exact, g);
                 self.guarded(helper, insn, ok, Some((p, rd, r)), |l| l.store_vf(p, rd, r));
             }
@@ -502,7 +505,7 @@ impl<E: Env> Lower<'_, '_, E> {
                 let above = self.b.ins().fcmp(FloatCC::GreaterThan, xd, lo);
                 let below = self.b.ins().fcmp(FloatCC::LessThan, xd, hi);
                 let inr = self.b.ins().band(above, below);
-                let g = self.guard(FPCR_FZ, true);
+                let g = self.guard(MODE_FZ | MODE_IXC_CLEAR);
                 let ok = self.b.ins().band(inr, g);
                 let r = if unsigned {
                     self.b.ins().fcvt_to_uint_sat(dst, x)
@@ -539,7 +542,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.set_cold_block(slow_blk);
         self.b.ins().brif(ok, fast_blk, &[], slow_blk, &[]);
         let (fk_before, flags_before) = (self.fk_static, self.flags);
-        let vcache_before = self.vcache;
+        let (vcache_before, vdirty_before) = (self.vcache, self.vdirty);
         self.b.switch_to_block(fast_blk);
         fast(self);
         let args: Vec<BlockArg> = vdest.map(|(_, _, r)| r.into()).into_iter().collect();
@@ -547,6 +550,7 @@ impl<E: Env> Lower<'_, '_, E> {
         let (fk_fast, flags_fast) = (self.fk_static, self.flags);
         self.fk_static = fk_before;
         self.flags = flags_before;
+        (self.vcache, self.vdirty) = (vcache_before, vdirty_before);
         self.b.switch_to_block(slow_blk);
         self.call_helper_cold(helper, insn);
         let args: Vec<BlockArg> = match vdest {
@@ -558,10 +562,13 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.switch_to_block(join);
         // The helper implements this very instruction, so it writes no V register but V[rd]:
         // the values cached before the branch still hold on both paths.
+        // The slow path stored the dirty registers for the helper; the fast one did not.
         self.vcache = vcache_before;
+        self.vdirty = vdirty_before;
         if let Some((p, rd, _)) = vdest {
             let v = self.b.append_block_param(join, p.float());
             self.vcache[rd as usize] = Some(VCached::Float(p, v));
+            self.vdirty |= 1 << rd;
         }
         // The lazy-flag variables merge by SSA; the static kind only when both paths agree.
         // The direct flag producer survives only when neither path changed the flags: the
@@ -574,16 +581,24 @@ impl<E: Env> Lower<'_, '_, E> {
         };
     }
 
-    /// The guard on FPCR (`fpcr & fpcr_mask == 0`) and, when `ixc`, FPSR.IXC set (i8): a
-    /// test of the region's FP mode variable.
-    fn guard(&mut self, fpcr_mask: i64, ixc: bool) -> Value {
+    /// The guard that the mode bits of `mask` (`MODE_*`) are all zero (i8): a test of the
+    /// region's FP mode variable.
+    fn guard(&mut self, mask: i64) -> Value {
+        let m = self.mode_bits(mask);
+        self.b.ins().icmp_imm_u(IntCC::Equal, m, 0)
+    }
+
+    /// The region's FP mode, masked (no mask op when `mask` covers every mode bit).
+    fn mode_bits(&mut self, mask: i64) -> Value {
         let var = self
             .fpmode
             .expect("the region scan found the guarded FP op");
         let mode = self.b.use_var(var);
-        let mask = fpcr_mask | if ixc { FPSR_IXC } else { 0 };
-        let m = self.b.ins().band_imm_u(mode, mask);
-        self.b.ins().icmp_imm_u(IntCC::Equal, m, 0)
+        if mask == MODE_INEXACT_OK {
+            mode
+        } else {
+            self.b.ins().band_imm_u(mode, mask)
+        }
     }
 
     /// Recomputes the FP mode variable (if the region has one) from the CPU state, after
@@ -596,35 +611,46 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
-    /// Whether the float result `r` proves that no exception other than IXC arose (i8): not
-    /// NaN or infinite and, unless `tiny_ok`, a biased exponent of at least 2.
-    fn result_ok(&mut self, p: Prec, r: Value, tiny_ok: bool) -> Value {
+    /// The fast path's condition for the float result `r` (i8): the mode bits of `mask` are
+    /// zero and the result proves that no exception other than IXC arose: not NaN or
+    /// infinite and, unless `tiny_ok`, a biased exponent of at least 2. One compare: the
+    /// mode bits lie above any exponent, so `(e | mode) < max` (or `(e - 2 | mode) < max - 2`,
+    /// unsigned) fails whenever one is set.
+    fn result_ok(&mut self, p: Prec, r: Value, tiny_ok: bool, mask: i64) -> Value {
         let (shift, max) = p.exp();
         let bits = self.b.ins().bitcast(p.int(), state_flags(), r);
         let e = self.b.ins().ushr_imm_u(bits, shift);
         let e = self.b.ins().band_imm_u(e, max);
-        if tiny_ok {
-            self.b.ins().icmp_imm_u(IntCC::NotEqual, e, max)
+        let (e, limit) = if tiny_ok {
+            (e, max)
         } else {
-            let e2 = self.b.ins().iadd_imm_s(e, -2);
-            self.b
-                .ins()
-                .icmp_imm_u(IntCC::UnsignedLessThan, e2, max - 2)
-        }
+            (self.b.ins().iadd_imm_s(e, -2), max - 2)
+        };
+        let mode = self.mode_bits(mask);
+        let mode = match p {
+            Prec::S => self.b.ins().ireduce(types::I32, mode),
+            Prec::D => mode,
+        };
+        let e = self.b.ins().bor(e, mode);
+        self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, e, limit)
     }
 
     /// The low element of V[r] as a float.
     fn load_vf(&mut self, p: Prec, r: u8) -> Value {
-        match self.vcache[r as usize] {
-            Some(VCached::Float(q, v)) if q == p => v,
-            Some(VCached::Bits(v)) => match p {
+        if let Some(VCached::Float(q, v)) = self.vcache[r as usize] {
+            if q == p {
+                return v;
+            }
+        }
+        match self.vcached_bits(r) {
+            Some(v) => match p {
                 Prec::D => self.b.ins().bitcast(types::F64, state_flags(), v),
                 Prec::S => {
                     let w = self.b.ins().ireduce(types::I32, v);
                     self.b.ins().bitcast(types::F32, state_flags(), w)
                 }
             },
-            _ => self.load_vf_mem(p, r),
+            None => self.load_vf_mem(p, r),
         }
     }
 
@@ -638,17 +664,20 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// The low element of V[r] as a zero-extended i64.
     fn load_vint(&mut self, p: Prec, r: u8) -> Value {
-        match (self.vcache[r as usize], p) {
-            (Some(VCached::Bits(v)), Prec::D) => return v,
-            (Some(VCached::Bits(v)), Prec::S) => return self.b.ins().band_imm_u(v, 0xffff_ffff),
-            (Some(VCached::Float(q, v)), _) if q == p => {
+        if let Some(VCached::Float(q, v)) = self.vcache[r as usize] {
+            if q == p {
                 let bits = self.b.ins().bitcast(p.int(), state_flags(), v);
                 return match p {
                     Prec::S => self.b.ins().uextend(types::I64, bits),
                     Prec::D => bits,
                 };
             }
-            _ => {}
+        }
+        if let Some(v) = self.vcached_bits(r) {
+            return match p {
+                Prec::D => v,
+                Prec::S => self.b.ins().band_imm_u(v, 0xffff_ffff),
+            };
         }
         let (off, cpu) = (vreg_offset(r), self.cpu());
         match p {
@@ -657,29 +686,54 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
-    /// Writes a scalar (zero-extended i64 bits) to V[rd], clearing the rest of the register.
+    /// Writes a scalar (zero-extended i64 bits) to V[rd], clearing the rest of the register
+    /// (in the V cache: the state gets it when the block writes its dirty registers back).
     fn store_vint(&mut self, rd: u8, v: Value) {
-        self.store_vint_mem(rd, v);
         self.vcache[rd as usize] = Some(VCached::Bits(v));
+        self.vdirty |= 1 << rd;
     }
 
-    fn store_vint_mem(&mut self, rd: u8, v: Value) {
-        let off = vreg_offset(rd);
+    /// Writes a float scalar to V[rd], clearing the rest of the register (see
+    /// [`Self::store_vint`]).
+    fn store_vf(&mut self, p: Prec, rd: u8, r: Value) {
+        self.vcache[rd as usize] = Some(VCached::Float(p, r));
+        self.vdirty |= 1 << rd;
+    }
+
+    /// The cached low 64 bits of V[r] as a zero-extended i64, if the block knows them.
+    pub(super) fn vcached_bits(&mut self, r: u8) -> Option<Value> {
+        Some(match self.vcache[r as usize]? {
+            VCached::Bits(v) => v,
+            VCached::Float(p, v) => {
+                let bits = self.b.ins().bitcast(p.int(), state_flags(), v);
+                match p {
+                    Prec::S => self.b.ins().uextend(types::I64, bits),
+                    Prec::D => bits,
+                }
+            }
+        })
+    }
+
+    /// Stores cached V[r] to the CPU state (its upper half zero). It stays dirty: the caller
+    /// may be on a side path.
+    pub(super) fn store_vreg(&mut self, r: u8) {
+        let v = self
+            .vcached_bits(r)
+            .expect("a dirty V register is in the cache");
+        let off = vreg_offset(r);
         let zero = self.b.ins().iconst(types::I64, 0);
         let cpu = self.cpu();
         self.b.ins().store(state_flags(), v, cpu, off);
         self.b.ins().store(state_flags(), zero, cpu, off + 8);
     }
 
-    /// Writes a float scalar to V[rd], clearing the rest of the register.
-    fn store_vf(&mut self, p: Prec, rd: u8, r: Value) {
-        let bits = self.b.ins().bitcast(p.int(), state_flags(), r);
-        let v = match p {
-            Prec::S => self.b.ins().uextend(types::I64, bits),
-            Prec::D => bits,
-        };
-        self.store_vint_mem(rd, v);
-        self.vcache[rd as usize] = Some(VCached::Float(p, r));
+    /// Stores every dirty V register (they stay dirty; see [`Self::store_vreg`]).
+    pub(super) fn store_vdirty(&mut self) {
+        for r in 0..32u8 {
+            if self.vdirty & (1 << r) != 0 {
+                self.store_vreg(r);
+            }
+        }
     }
 
     /// X[n] (31 is XZR) as i64.
