@@ -337,8 +337,15 @@ enum Deferred {
     Edge(u64, u64),
 }
 
-/// The V registers' cache and dirty mask where a deferred block branches off.
-type VSnapshot = ([Option<fp::VCached>; 32], u32);
+/// A deferred block and the lowering state where it branches off.
+struct Pending {
+    blk: ir::Block,
+    what: Deferred,
+    fk_static: Option<i64>,
+    dirty: [bool; NREGS],
+    vcache: [Option<fp::VCached>; 32],
+    vdirty: u32,
+}
 
 /// What a temporary was defined as, for pattern matching (SUBS = AddFlags(a, Not(b), 1)).
 #[derive(Clone, Copy, Debug)]
@@ -384,7 +391,7 @@ struct Lower<'a, 'f, E: Env> {
     /// The store being lowered is the last effect of its instruction (only pure ops follow).
     final_store: bool,
     smc: Variable,
-    deferred: Vec<(ir::Block, Deferred, Option<i64>, [bool; NREGS], VSnapshot)>,
+    deferred: Vec<Pending>,
     /// Lazy flags: operands and kind of the last flag producer (see [`lazy`]).
     fa: Variable,
     fb: Variable,
@@ -1012,19 +1019,25 @@ impl<E: Env> Lower<'_, '_, E> {
         if !matches!(d, Deferred::Exit(_) | Deferred::Edge(..)) {
             self.b.set_cold_block(blk);
         }
-        let v = (self.vcache, self.vdirty);
-        self.deferred.push((blk, d, self.fk_static, self.dirty, v));
+        self.deferred.push(Pending {
+            blk,
+            what: d,
+            fk_static: self.fk_static,
+            dirty: self.dirty,
+            vcache: self.vcache,
+            vdirty: self.vdirty,
+        });
         blk
     }
 
     /// Emits the deferred exit blocks (the current block must be terminated).
     fn flush_deferred(&mut self) {
-        while let Some((blk, d, fk_static, dirty, (vcache, vdirty))) = self.deferred.pop() {
-            self.b.switch_to_block(blk);
-            self.fk_static = fk_static;
-            self.dirty = dirty;
-            (self.vcache, self.vdirty) = (vcache, vdirty);
-            match d {
+        while let Some(p) = self.deferred.pop() {
+            self.b.switch_to_block(p.blk);
+            self.fk_static = p.fk_static;
+            self.dirty = p.dirty;
+            (self.vcache, self.vdirty) = (p.vcache, p.vdirty);
+            match p.what {
                 Deferred::Fault(pc) => {
                     self.store_dirty();
                     let common = *self.fault_common.get_or_insert_with(|| {
