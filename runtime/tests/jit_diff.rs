@@ -560,8 +560,17 @@ fn gen_fp(r: &mut Rng) -> Option<u32> {
                 | rn << 5
                 | rd
         }
-        // FADD vector (4S, 2D).
-        16 => 0x4e20_d400 | r.b32(2) << 22 | rm << 16 | rn << 5 | rd,
+        // FADD, FSUB, FMUL, FDIV vector (2S, 4S, 2D).
+        16 => {
+            let sz = r.b32(2);
+            let q = if sz == 1 { 1 } else { r.b32(2) };
+            r.pick(&[0x0e20_d400u32, 0x0ea0_d400, 0x2e20_dc00, 0x2e20_fc00])
+                | q << 30
+                | sz << 22
+                | rm << 16
+                | rn << 5
+                | rd
+        }
         // DUP (general), UMOV to general.
         17 => {
             let q = r.b32(2);

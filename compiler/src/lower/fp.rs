@@ -23,6 +23,13 @@ use cranelift_codegen::ir::{types, BlockArg, InstBuilder, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 use super::{reg_offset, state_flags, vreg_offset, Env, Lower, NZCV};
+
+/// Flags of a lane reinterpretation (`bitcast` between vector types): lanes in little-endian
+/// order, as the guest's and the host's.
+fn vector_flags() -> cranelift_codegen::ir::MemFlagsData {
+    cranelift_codegen::ir::MemFlagsData::new()
+        .with_endianness(cranelift_codegen::ir::Endianness::Little)
+}
 use crate::a64::fp::{soft, vfp_expand_imm};
 use crate::a64::{bit, bits};
 use crate::ir::Helper;
@@ -89,6 +96,13 @@ impl Prec {
             Prec::D => (52, 0x7ff),
         }
     }
+    /// The 128-bit vector of this lane precision.
+    fn vector(self) -> Type {
+        match self {
+            Prec::S => types::F32X4,
+            Prec::D => types::F64X2,
+        }
+    }
     fn sign(self) -> u64 {
         match self {
             Prec::S => 1 << 31,
@@ -146,6 +160,14 @@ enum FpFast {
     },
     /// FSQRT.
     Sqrt { p: Prec, rn: u8, rd: u8 },
+    /// FADD, FSUB, FMUL, FDIV (vector, 128-bit: 4S or 2D).
+    Vec2 {
+        p: Prec,
+        op: Arith,
+        rn: u8,
+        rm: u8,
+        rd: u8,
+    },
     /// FCVT from precision `from` to the other one.
     Cvt { from: Prec, rn: u8, rd: u8 },
     /// FCMP, FCMPE (`rm` None: against +0.0).
@@ -235,6 +257,18 @@ fn classify(helper: &Helper, insn: u32, fma: bool) -> Option<FpFast> {
                 neg_a: o1,
                 neg_n: o0 != o1,
             })
+        }
+        "simd_fp_3same" if bits(insn, 31, 30) == 0b01 && !bit(insn, 28) => {
+            // Q = 1 (128 bits); sz picks 4S or 2D.
+            let p = if bit(insn, 22) { Prec::D } else { Prec::S };
+            let op = match (bit(insn, 29), bit(insn, 23), bits(insn, 15, 11)) {
+                (false, false, 0x1a) => Arith::Add,
+                (false, true, 0x1a) => Arith::Sub,
+                (true, false, 0x1b) => Arith::Mul,
+                (true, false, 0x1f) => Arith::Div,
+                _ => return None,
+            };
+            Some(FpFast::Vec2 { p, op, rn, rm, rd })
         }
         "fp_imm" => {
             let p = Prec::from_type(ty)?;
@@ -390,6 +424,26 @@ impl<E: Env> Lower<'_, '_, E> {
                 let r = self.b.ins().sqrt(x);
                 let ok = self.result_ok(p, r, false, MODE_INEXACT_OK);
                 self.guarded(helper, insn, ok, Some((p, rd, r)), |l| l.store_vf(p, rd, r));
+            }
+            FpFast::Vec2 { p, op, rn, rm, rd } => {
+                let ty = p.vector();
+                let (a, b) = (self.load_vq(ty, rn), self.load_vq(ty, rm));
+                let r = match op {
+                    Arith::Add => self.b.ins().fadd(a, b),
+                    Arith::Sub => self.b.ins().fsub(a, b),
+                    Arith::Mul | Arith::NMul => self.b.ins().fmul(a, b),
+                    Arith::Div => self.b.ins().fdiv(a, b),
+                };
+                let lanes_ok = self.lanes_ok(p, r, matches!(op, Arith::Add | Arith::Sub));
+                let g = self.guard(MODE_INEXACT_OK);
+                let ok = self.b.ins().band(lanes_ok, g);
+                self.guarded(helper, insn, ok, None, |l| {
+                    let cpu = l.cpu();
+                    l.b.ins().store(state_flags(), r, cpu, vreg_offset(rd));
+                });
+                // Both paths wrote the whole register to the state.
+                self.vcache[rd as usize] = None;
+                self.vdirty &= !(1 << rd);
             }
             FpFast::Cvt { from, rn, rd } => {
                 let x = self.load_vf(from, rn);
@@ -652,6 +706,53 @@ impl<E: Env> Lower<'_, '_, E> {
             },
             None => self.load_vf_mem(p, r),
         }
+    }
+
+    /// V[r] as a 128-bit vector of type `ty` (a cached scalar has zero upper lanes).
+    fn load_vq(&mut self, ty: Type, r: u8) -> Value {
+        match self.vcached_bits(r) {
+            Some(v) => {
+                let q = self.b.ins().scalar_to_vector(types::I64X2, v);
+                self.b.ins().bitcast(ty, vector_flags(), q)
+            }
+            None => {
+                let cpu = self.cpu();
+                self.b.ins().load(ty, state_flags(), cpu, vreg_offset(r))
+            }
+        }
+    }
+
+    /// Whether every lane of the vector result `r` proves that no exception other than IXC
+    /// arose (i8), as [`Self::result_ok`] for a scalar: `|x| < inf` (false for NaN) and,
+    /// unless `tiny_ok`, `|x| >= 2^(2 - bias)` (a biased exponent of at least 2).
+    fn lanes_ok(&mut self, p: Prec, r: Value, tiny_ok: bool) -> Value {
+        let abs = self.b.ins().fabs(r);
+        let (inf, min) = match p {
+            Prec::S => (
+                self.splat_f32(f32::INFINITY),
+                self.splat_f32(2f32.powi(2 - 127)),
+            ),
+            Prec::D => (
+                self.splat_f64(f64::INFINITY),
+                self.splat_f64(2f64.powi(2 - 1023)),
+            ),
+        };
+        let mut ok = self.b.ins().fcmp(FloatCC::LessThan, abs, inf);
+        if !tiny_ok {
+            let big = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, abs, min);
+            ok = self.b.ins().band(ok, big);
+        }
+        self.b.ins().vall_true(ok)
+    }
+
+    fn splat_f32(&mut self, x: f32) -> Value {
+        let c = self.b.ins().f32const(x);
+        self.b.ins().splat(types::F32X4, c)
+    }
+
+    fn splat_f64(&mut self, x: f64) -> Value {
+        let c = self.b.ins().f64const(x);
+        self.b.ins().splat(types::F64X2, c)
     }
 
     /// The low element of V[r] as a float, loaded from the CPU state.
