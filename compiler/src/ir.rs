@@ -418,6 +418,23 @@ impl Block {
         }
     }
 
+    /// Ends the block before its instruction at `pc` (which must start an instruction of the
+    /// block after its first) with a jump there: the block then stops where another begins.
+    pub fn end_before(&mut self, pc: u64) {
+        let at = self
+            .ops
+            .iter()
+            .position(|op| matches!(op, Op::Insn { pc: p, .. } if *p == pc))
+            .expect("the split point is an instruction of the block");
+        debug_assert!(pc > self.pc);
+        self.ops.truncate(at);
+        self.ops.push(Op::Jump {
+            target: pc,
+            kind: BranchKind::Jump,
+        });
+        self.guest_insns = ((pc - self.pc) / 4) as u32;
+    }
+
     /// The guest address of the block's last instruction.
     pub fn last_insn_pc(&self) -> Option<u64> {
         self.ops.iter().rev().find_map(|op| match op {

@@ -268,6 +268,12 @@ pub struct Region<'a> {
     /// baseline tier says no, so every iteration of a loop passes the dispatcher, which
     /// counts it and can promote the loop to the optimizing tier.
     pub loops: bool,
+    /// Further guest addresses of blocks of the region (not `blocks[0]`) where it may be
+    /// entered from outside, e.g. the return sites of its calls (needs `loops`). Every entry
+    /// finds its address in `cpu.pc` (the runtime and chained exits set it before entering),
+    /// so the function dispatches on it: one translation of a whole function instead of one
+    /// per piece between calls.
+    pub entries: &'a [u64],
 }
 
 /// The signature of every translated region.
@@ -465,6 +471,14 @@ pub fn lower_region<E: Env>(
     } else {
         Default::default()
     };
+    // Secondary entries are merge points (entered from the dispatch and from inside).
+    let entries: Vec<u64> = region
+        .entries
+        .iter()
+        .copied()
+        .filter(|pc| inside.contains(pc) && *pc != region.blocks[0].pc)
+        .collect();
+    internal_targets.extend(entries.iter().copied());
     for blk in region.blocks {
         match blk.ops.last() {
             Some(Op::Jump { target, .. }) if inside.contains(target) => {
@@ -523,7 +537,7 @@ pub fn lower_region<E: Env>(
     // before setting them, stored by the blocks that set them); registers it only reads are
     // loaded from the CPU state at each use, which keeps host register pressure down (a load
     // from the state is as cheap as a reload from a spill).
-    let entry_reads = read_before_set(region.blocks, &inside, env);
+    let entry_reads = read_before_set(region.blocks, &inside, &entries, env);
     for r in 0..NREGS {
         // NZCV always goes through its variable (lazy flags).
         tracked[r] = written[r] || (r == NZCV && tracked[r]);
@@ -553,7 +567,22 @@ pub fn lower_region<E: Env>(
     } else {
         HashMap::new()
     };
-    b.ins().jump(first, &[]);
+    if entries.is_empty() {
+        b.ins().jump(first, &[]);
+    } else {
+        let cpu = b.ins().get_pinned_reg(types::I64);
+        let pc = b.ins().load(
+            types::I64,
+            state_flags(),
+            cpu,
+            offset_of!(CpuState, pc) as i32,
+        );
+        let mut sw = cranelift_frontend::Switch::new();
+        for e in &entries {
+            sw.set_entry(*e as u128, blocks[e]);
+        }
+        sw.emit(&mut b, pc, first);
+    }
 
     let mut l = Lower {
         b,
@@ -618,12 +647,14 @@ pub fn lower_region<E: Env>(
     func
 }
 
-/// The X registers (bit r) some path through the region reads before setting them: the
-/// ones its entry must load. Helper calls count as reading every register (FP fast paths may
-/// read X registers; the rest reload them afterwards).
+/// The X registers (bit r) some path through the region from its first block or one of
+/// `entries` reads before setting them: the ones its entry must load. Helper calls count as
+/// reading every register (FP fast paths may read X registers; the rest reload them
+/// afterwards).
 fn read_before_set<E: Env>(
     blocks: &[&Block],
     inside: &std::collections::HashSet<u64>,
+    entries: &[u64],
     env: &mut E,
 ) -> u64 {
     const ALL: u64 = (1 << 32) - 1;
@@ -654,7 +685,12 @@ fn read_before_set<E: Env>(
         info.insert(blk.pc, (used, set, succ));
     }
     let live = backward_live(&info, 0);
-    blocks.first().map_or(0, |b| live[&b.pc])
+    blocks
+        .first()
+        .map(|b| b.pc)
+        .into_iter()
+        .chain(entries.iter().copied())
+        .fold(0, |m, pc| m | live.get(&pc).copied().unwrap_or(0))
 }
 
 /// Solves `live(b) = gen(b) | (OR of live(successors) & !kill(b))` over `info` (per block pc:

@@ -118,7 +118,7 @@ fn cache_key_covers_guest_and_options() {
 /// Every discovered block is in exactly one region, each region has a single entry: a branch
 /// from outside a region only ever targets a region head.
 #[test]
-fn partition_gives_single_entry_regions() {
+fn partition_gives_regions_entered_only_at_their_entries() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/guests/build");
     for name in ["bytecode-O2", "sort_search-O0"] {
         let Ok(elf) = std::fs::read(dir.join(name)) else {
@@ -146,8 +146,20 @@ fn partition_gives_single_entry_regions() {
             disc.blocks.len(),
             "{name}: blocks left out"
         );
-        // Every entry point of the program heads a region, except jump-table targets that
-        // are internal to their switch's region.
+        // Secondary entries: continuations inside their region, each in one region only.
+        let entries = translate::entries(&disc, &regions);
+        let mut entered = HashSet::new();
+        for (r, es) in entries.iter().enumerate() {
+            for e in es {
+                assert_eq!(region_of.get(e), Some(&r), "{name}: entry {e:#x} outside");
+                assert!(
+                    !heads.contains(e) && entered.insert(*e),
+                    "{name}: {e:#x} twice"
+                );
+            }
+        }
+        // Every entry point of the program heads a region or is a secondary entry of one,
+        // except jump-table targets that are internal to their switch's region.
         let tables: HashSet<u64> = disc
             .jump_tables
             .iter()
@@ -155,8 +167,19 @@ fn partition_gives_single_entry_regions() {
             .collect();
         for e in &disc.entries {
             if region_of.contains_key(e) && !tables.contains(e) {
-                assert!(heads.contains(e), "{name}: entry {e:#x} is not a head");
+                assert!(
+                    heads.contains(e) || entered.contains(e),
+                    "{name}: entry {e:#x} is not a head or a secondary entry"
+                );
             }
+        }
+        // Blocks never overlap.
+        for w in disc.blocks.windows(2) {
+            assert!(
+                w[0].guest_range().end <= w[1].pc,
+                "{name}: {:#x} overlaps",
+                w[0].pc
+            );
         }
         let table_of: HashMap<u64, &Vec<u64>> = disc
             .jump_tables
@@ -191,9 +214,10 @@ fn partition_gives_single_entry_regions() {
             }
         }
         println!(
-            "{name}: {} blocks in {} regions ({} jump tables kept internal)",
+            "{name}: {} blocks in {} regions with {} secondary entries ({} jump tables kept internal)",
             disc.blocks.len(),
             regions.len(),
+            entered.len(),
             disc.jump_tables.len()
         );
     }

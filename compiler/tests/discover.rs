@@ -128,8 +128,19 @@ fn check_invariants(name: &str, elf: &[u8], d: &Discovery) {
             assert!(w[0] < w[1], "{name}: list not sorted/deduplicated");
         }
     }
-    for b in &d.blocks {
-        let again = a64::translate_block_limit(&mut fetch, b.pc, a64::MAX_BLOCK_INSNS);
+    for (i, b) in d.blocks.iter().enumerate() {
+        // As the runtime builds it, but ending where the next block starts.
+        let mut again = a64::translate_block_limit(&mut fetch, b.pc, a64::MAX_BLOCK_INSNS);
+        if let Some(next) = d.blocks.get(i + 1) {
+            assert!(
+                b.guest_range().end <= next.pc,
+                "{name}: {:#x} overlaps",
+                b.pc
+            );
+            if again.guest_range().contains(&next.pc) {
+                again.end_before(next.pc);
+            }
+        }
         assert_eq!(*b, again, "{name}: block {:#x} differs", b.pc);
         assert!(
             fetch(b.pc).is_some(),

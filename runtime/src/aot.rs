@@ -229,7 +229,13 @@ fn copy_code(code: &[u8], len: usize) -> Result<*mut u8, AotError> {
 /// Writes `/tmp/perf-PID.map` naming the image's regions at their host addresses.
 fn write_perf_map(img: &Image, host: u64) {
     let mut out = String::new();
-    let mut regions: Vec<_> = img.map.regions.iter().collect();
+    // Secondary entries share their region's code: name each function once.
+    let mut regions: Vec<_> = img
+        .map
+        .regions
+        .iter()
+        .filter(|r| r.guest_insns > 0)
+        .collect();
     regions.sort_by_key(|r| r.code);
     for (i, r) in regions.iter().enumerate() {
         let end = regions.get(i + 1).map_or(img.code.len() as u64, |n| n.code);

@@ -9,8 +9,9 @@
 //! loaded from a constant address. Nothing is swept linearly: only addresses reached this way
 //! become blocks, so literal pools and tables between functions are never decoded as code.
 //!
-//! Misses are safe (the runtime translates unknown targets when they run) and so are
-//! overlapping blocks (a branch into the middle of a block starts a new one, as at run time).
+//! Misses are safe (the runtime translates unknown targets when they run). A branch into the
+//! middle of a block starts a new one, as at run time; the block before then ends there
+//! (blocks never overlap: no instruction is translated twice).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -57,6 +58,21 @@ pub enum DiscoverError {
     BadEntry(u64),
 }
 
+/// Ends every block where the next block (by address) starts inside it: a branch into the
+/// middle of a block made that one, which translates the rest anyway. Blocks then never
+/// overlap, so no guest instruction is translated twice and the code before a function entry
+/// (padding, a call to a function that never returns) does not run on into the function.
+/// `blocks` is sorted by pc.
+fn split_overlaps(blocks: &mut [ir::Block]) {
+    for i in 1..blocks.len() {
+        let next = blocks[i].pc;
+        let b = &mut blocks[i - 1];
+        if b.guest_range().contains(&next) && next > b.pc && (next - b.pc).is_multiple_of(4) {
+            b.end_before(next);
+        }
+    }
+}
+
 /// What discovery found in a guest binary.
 #[derive(Debug, Clone)]
 pub struct Discovery {
@@ -64,8 +80,9 @@ pub struct Discovery {
     pub entry: u64,
     /// Load bias added to the file's addresses (0 for ET_EXEC, layout::PIE_BASE for ET_DYN).
     pub bias: u64,
-    /// IR blocks found, sorted by pc, each exactly as `a64::translate_block_limit(.., pc,
-    /// a64::MAX_BLOCK_INSNS)` builds it at run time.
+    /// IR blocks found, sorted by pc, each as `a64::translate_block_limit(.., pc,
+    /// a64::MAX_BLOCK_INSNS)` builds it at run time, but ending where the next block starts
+    /// (blocks never overlap).
     pub blocks: Vec<ir::Block>,
     /// Function entries (ELF entry, STT_FUNC symbols, .eh_frame FDE starts, BL targets),
     /// sorted, deduplicated.
@@ -419,7 +436,8 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
     }
     stats.noreturn = noreturn.len() as u64;
 
-    let blocks: Vec<ir::Block> = std::mem::take(&mut d.blocks).into_values().collect();
+    let mut blocks: Vec<ir::Block> = std::mem::take(&mut d.blocks).into_values().collect();
+    split_overlaps(&mut blocks);
     let mut covered_end = 0u64;
     for b in &blocks {
         let r = b.guest_range();

@@ -128,6 +128,10 @@ impl Layout {
 pub struct ImageStats {
     /// Regions (host functions).
     pub regions: u64,
+    /// Secondary entries of regions (return sites and system-call continuations entered
+    /// in the middle of their function's translation).
+    #[serde(default)]
+    pub entries: u64,
     /// Guest basic blocks translated.
     pub blocks: u64,
     /// Distinct guest instructions covered.

@@ -102,6 +102,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
             (g.count(pc) == 0, pc)
         });
     }
+    let region_entries = entries(&disc, &regions);
     let isa = layout::host_isa(true).map_err(TranslateError::Host)?;
 
     let builder = ObjectBuilder::new(
@@ -190,9 +191,10 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         regions
             .par_iter()
             .zip(func_ids.par_iter())
-            .map_init(FunctionBuilderContext::new, |fctx, (r, id)| {
+            .zip(region_entries.par_iter())
+            .map_init(FunctionBuilderContext::new, |fctx, ((r, id), entries)| {
                 let blocks: Vec<&Block> = r.iter().map(|&i| &disc.blocks[i]).collect();
-                let out = compile_region(&blocks, id.as_u32(), &shared, &*isa, fctx);
+                let out = compile_region(&blocks, entries, id.as_u32(), &shared, &*isa, fctx);
                 progress.inc(1);
                 out
             })
@@ -214,6 +216,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
     // Defined regions' functions, in map order (their code offsets are known once the
     // object is finished).
     let mut defined = Vec::new();
+    let mut defined_entries = Vec::new();
     let mut failed_regions = Vec::new();
     let mut stats = ImageStats {
         blocks: disc.blocks.len() as u64,
@@ -226,7 +229,12 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         slots: map.slots.len() as u64,
         ..ImageStats::default()
     };
-    for ((r, id), c) in regions.iter().zip(&func_ids).zip(compiled) {
+    for (((r, id), c), aliases) in regions
+        .iter()
+        .zip(&func_ids)
+        .zip(compiled)
+        .zip(&region_entries)
+    {
         let pc = disc.blocks[r[0]].pc;
         match c {
             Ok(c) => {
@@ -249,6 +257,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
                     guest_insns: r.iter().map(|&i| disc.blocks[i].guest_insns).sum(),
                     ranges,
                 });
+                defined_entries.push(aliases);
             }
             Err(msg) => {
                 log::warn!("region {pc:#x}: {msg}");
@@ -257,6 +266,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         }
     }
     stats.regions = map.regions.len() as u64;
+    stats.entries = defined_entries.iter().map(|e| e.len() as u64).sum();
     stats.profile_entries = disc.stats.profile_entries;
     let translated: u64 = regions.iter().map(|r| r.len() as u64).sum();
     stats.duplicated_blocks = translated.saturating_sub(stats.blocks);
@@ -280,6 +290,22 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
             .ok_or_else(|| TranslateError::Object(format!("region {:#x} has no symbol", r.pc)))?;
         r.code = product.object.symbol(sym).value;
     }
+    // Secondary entries: the same code (it dispatches on the pc) and ranges, no
+    // instructions of their own.
+    let aliases: Vec<RegionEntry> = map
+        .regions
+        .iter()
+        .zip(&defined_entries)
+        .flat_map(|(r, pcs)| {
+            pcs.iter().map(|&pc| RegionEntry {
+                pc,
+                code: r.code,
+                guest_insns: 0,
+                ranges: r.ranges.clone(),
+            })
+        })
+        .collect();
+    map.regions.extend(aliases);
     map.regions.sort_by_key(|r| r.pc);
     let meta_json =
         serde_json::to_vec_pretty(&meta).map_err(|e| TranslateError::Object(e.to_string()))?;
@@ -390,6 +416,7 @@ impl Env for AotEnv<'_> {
 
 fn compile_region(
     blocks: &[&Block],
+    entries: &[u64],
     func_id: u32,
     shared: &Shared,
     isa: &dyn cranelift_codegen::isa::TargetIsa,
@@ -410,6 +437,7 @@ fn compile_region(
         Region {
             blocks,
             loops: true,
+            entries,
         },
         &mut env,
         layout::lower_config(),
@@ -457,10 +485,45 @@ pub(super) fn successors(b: &Block, tables: &HashMap<u64, Vec<u64>>) -> Vec<u64>
     out
 }
 
-/// Splits the discovered blocks into single-entry regions; returns block indices per
-/// region, head first, regions in PC order.
+/// Splits the discovered blocks into regions, one per function where it can: returns block
+/// indices per region, head first, regions in PC order. A region is entered at its head or
+/// at one of its [`entries`] (return sites and system-call continuations).
 pub fn partition(disc: &Discovery) -> Vec<Vec<usize>> {
     partition_with(disc, &HashSet::new())
+}
+
+/// Where execution continues after `b` when it ends in a system call or in a call that
+/// may return: entered from outside (the dispatcher, the callee's return), not by a branch.
+fn continuation(disc: &Discovery, b: &Block) -> Option<u64> {
+    match b.ops.last() {
+        Some(Op::Syscall { next }) => Some(*next),
+        Some(Op::Jump { target, .. }) if disc.noreturn.binary_search(target).is_ok() => None,
+        _ => b.return_site(),
+    }
+}
+
+/// The secondary entries of each region ([`Region::entries`]): every continuation
+/// ([`continuation`]) that does not head a region is an entry of the first region (in
+/// `regions` order: the hottest, with a profile) that contains it.
+pub fn entries(disc: &Discovery, regions: &[Vec<usize>]) -> Vec<Vec<u64>> {
+    let blocks = &disc.blocks;
+    let external: HashSet<u64> = blocks
+        .iter()
+        .filter_map(|b| continuation(disc, b))
+        .collect();
+    let mut taken: HashSet<u64> = regions.iter().map(|r| blocks[r[0]].pc).collect();
+    regions
+        .iter()
+        .map(|r| {
+            let mut out: Vec<u64> = r[1..]
+                .iter()
+                .map(|&i| blocks[i].pc)
+                .filter(|pc| external.contains(pc) && taken.insert(*pc))
+                .collect();
+            out.sort_unstable();
+            out
+        })
+        .collect()
 }
 
 /// Regions for a profile-guided translation: hot regions grown along hot paths
@@ -472,6 +535,12 @@ fn guided_regions(
     tables: &HashMap<u64, Vec<u64>>,
 ) -> Vec<Vec<usize>> {
     let known: HashSet<u64> = disc.blocks.iter().map(|b| b.pc).collect();
+    // Continuations are secondary entries of whichever region holds them ([`entries`]).
+    let external: HashSet<u64> = disc
+        .blocks
+        .iter()
+        .filter_map(|b| continuation(disc, b))
+        .collect();
     let mut extra = HashSet::new();
     let mut round = 0;
     loop {
@@ -493,7 +562,12 @@ fn guided_regions(
                     .collect::<Vec<u64>>();
                 crate::ir::exit_targets(&blocks).into_iter().chain(left_out)
             })
-            .filter(|t| known.contains(t) && !heads.contains(t) && !extra.contains(t))
+            .filter(|t| {
+                known.contains(t)
+                    && !heads.contains(t)
+                    && !extra.contains(t)
+                    && !external.contains(t)
+            })
             .collect();
         log::debug!(
             "guided partition round {round}: {} exits without a region",
@@ -521,26 +595,22 @@ fn partition_with(disc: &Discovery, extra: &HashSet<u64>) -> Vec<Vec<usize>> {
         .flat_map(|t| t.targets.iter().copied())
         .filter(|t| disc.functions.binary_search(t).is_err())
         .collect();
+    // Continuations (return sites, system-call continuations) are entries too, but they
+    // belong to the region of the code before them (one function, one translation): the
+    // region's secondary entries ([`entries`]). Unless two heads reach them.
+    let continuations: HashSet<u64> = blocks
+        .iter()
+        .filter_map(|b| continuation(disc, b))
+        .collect();
     let mut head = vec![false; n];
     for pc in &disc.entries {
         if let Some(&i) = index.get(pc) {
-            head[i] = !table_only.contains(pc);
+            let function = disc.functions.binary_search(pc).is_ok();
+            head[i] = !table_only.contains(pc) && (function || !continuations.contains(pc));
         }
     }
     for pc in extra {
         if let Some(&i) = index.get(pc) {
-            head[i] = true;
-        }
-    }
-    // System-call continuations and return sites are entered from the dispatcher (even when
-    // a jump table reaches them too); the code after a call that never returns is not.
-    for b in blocks {
-        let next = match b.ops.last() {
-            Some(Op::Syscall { next }) => Some(*next),
-            Some(Op::Jump { target, .. }) if disc.noreturn.binary_search(target).is_ok() => None,
-            _ => b.return_site(),
-        };
-        if let Some(&i) = next.and_then(|pc| index.get(&pc)) {
             head[i] = true;
         }
     }
@@ -556,13 +626,20 @@ fn partition_with(disc: &Discovery, extra: &HashSet<u64>) -> Vec<Vec<usize>> {
             let mut size = 1;
             let mut stack = vec![h];
             while let Some(b) = stack.pop() {
-                for t in successors(&blocks[b], &tables) {
+                let next = continuation(disc, &blocks[b]);
+                for t in successors(&blocks[b], &tables).into_iter().chain(next) {
                     let Some(&ti) = index.get(&t) else { continue };
                     if head[ti] || owner[ti] == h {
                         continue;
                     }
                     if owner[ti] != FREE || size >= MAX_REGION_BLOCKS {
                         // Reached from a second head, or the region is full: a head itself.
+                        log::trace!(
+                            "partition: {:#x} becomes a head (from {:#x}, owner {:#x})",
+                            blocks[ti].pc,
+                            blocks[h].pc,
+                            blocks.get(owner[ti]).map_or(0, |b| b.pc)
+                        );
                         head[ti] = true;
                         changed = true;
                         continue;

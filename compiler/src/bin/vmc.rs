@@ -436,7 +436,8 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     if json {
         let v = serde_json::json!({
             "meta": img.meta,
-            "regions": img.map.regions.len(),
+            "regions": img.map.regions.iter().filter(|r| r.guest_insns > 0).count(),
+            "entries": img.map.regions.len(),
             "slots": img.map.slots.len(),
             "image_bytes": bytes.len(),
             "runnable_here": compatible.is_ok(),
@@ -473,8 +474,8 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         100.0 * st.coverage
     );
     println!(
-        "code            {} regions, {} blocks, {} functions ({} never return), {} jump tables, {} chain slots",
-        st.regions, st.blocks, st.functions, st.noreturn, st.jump_tables, st.slots
+        "code            {} regions ({} more entries), {} blocks, {} functions ({} never return), {} jump tables, {} chain slots",
+        st.regions, st.entries, st.blocks, st.functions, st.noreturn, st.jump_tables, st.slots
     );
     println!(
         "host code       {} bytes at file offset {:#x}, no relocations; {} imports ({} runtime entry points, {} helpers)",
@@ -528,7 +529,8 @@ fn disasm(path: &Path, pc: u64) -> Result<()> {
         .map
         .regions
         .iter()
-        .find(|r| r.ranges.iter().any(|&(s, e)| (s..e).contains(&pc)))
+        // A secondary entry shares its region's code and ranges: show the region.
+        .find(|r| r.guest_insns > 0 && r.ranges.iter().any(|&(s, e)| (s..e).contains(&pc)))
         .ok_or_else(|| anyhow!("{}: no translated region contains {pc:#x}", path.display()))?;
     // Guest side: the region's blocks, rediscovered from the embedded guest.
     let disc = discover(img.guest).map_err(|e| anyhow!("embedded guest: {e}"))?;

@@ -134,6 +134,7 @@ impl Compiler {
             Region {
                 blocks,
                 loops: self.tier == Tier::Optimized,
+                entries: &[],
             },
             env,
             lower_config(),
