@@ -44,6 +44,9 @@ pub struct AotRegion {
     pub ranges: Vec<(u64, u64)>,
     /// The chain slot of exits to it, if the image's code has one.
     pub slot: Option<u32>,
+    /// Index of the region whose code this is: itself, or for a secondary entry (no ranges
+    /// of its own) the region it enters, whose invalidation drops it too.
+    pub primary: usize,
 }
 
 /// An image's code, loaded into this process.
@@ -143,11 +146,20 @@ pub fn load(img: &Image, file: Option<&File>) -> Result<AotCode, AotError> {
     // Both lists are sorted (checked when the map was decoded): merge them for the slots.
     let slots = &img.map.slots;
     let mut next = 0;
+    let owner: std::collections::HashMap<u64, usize> = img
+        .map
+        .regions
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.ranges.is_empty())
+        .map(|(i, r)| (r.code, i))
+        .collect();
     let regions = img
         .map
         .regions
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             while next < slots.len() && slots[next] < r.pc {
                 next += 1;
             }
@@ -156,6 +168,11 @@ pub fn load(img: &Image, file: Option<&File>) -> Result<AotCode, AotError> {
                 code: host + r.code,
                 ranges: r.ranges.clone(),
                 slot: (slots.get(next) == Some(&r.pc)).then_some(next as u32),
+                primary: if r.ranges.is_empty() {
+                    owner.get(&r.code).copied().unwrap_or(i)
+                } else {
+                    i
+                },
             }
         })
         .collect();

@@ -785,6 +785,13 @@ impl CodeCache {
                     gone += 1;
                 }
             }
+            // Secondary entries go with the region whose code they enter.
+            for (i, r) in aot.regions.iter().enumerate() {
+                if r.primary != i && self.aot_live[i] && !self.aot_live[r.primary] {
+                    self.aot_live[i] = false;
+                    gone += 1;
+                }
+            }
             self.stats.aot_invalidations += gone as u64;
             removed += gone;
             dropped_native |= gone > 0;

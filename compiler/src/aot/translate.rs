@@ -251,6 +251,14 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
                     })
                     .collect();
                 ranges.sort_unstable();
+                // Blocks no longer overlap: merge the adjacent ones.
+                ranges.dedup_by(|next, prev| {
+                    let joined = next.0 <= prev.1;
+                    if joined {
+                        prev.1 = prev.1.max(next.1);
+                    }
+                    joined
+                });
                 map.regions.push(RegionEntry {
                     pc,
                     code: 0,
@@ -290,8 +298,8 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
             .ok_or_else(|| TranslateError::Object(format!("region {:#x} has no symbol", r.pc)))?;
         r.code = product.object.symbol(sym).value;
     }
-    // Secondary entries: the same code (it dispatches on the pc) and ranges, no
-    // instructions of their own.
+    // Secondary entries: the same code (it dispatches on the pc), no instructions or ranges
+    // of their own (the runtime invalidates them with the region that has that code).
     let aliases: Vec<RegionEntry> = map
         .regions
         .iter()
@@ -301,7 +309,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
                 pc,
                 code: r.code,
                 guest_insns: 0,
-                ranges: r.ranges.clone(),
+                ranges: Vec::new(),
             })
         })
         .collect();

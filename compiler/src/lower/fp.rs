@@ -727,18 +727,18 @@ impl<E: Env> Lower<'_, '_, E> {
     /// unless `tiny_ok`, `|x| >= 2^(2 - bias)` (a biased exponent of at least 2).
     fn lanes_ok(&mut self, p: Prec, r: Value, tiny_ok: bool) -> Value {
         let abs = self.b.ins().fabs(r);
-        let (inf, min) = match p {
-            Prec::S => (
-                self.splat_f32(f32::INFINITY),
-                self.splat_f32(2f32.powi(2 - 127)),
-            ),
-            Prec::D => (
-                self.splat_f64(f64::INFINITY),
-                self.splat_f64(2f64.powi(2 - 1023)),
-            ),
+        let splat = |l: &mut Self, d: f64| match p {
+            Prec::S => l.splat_f32(d as f32),
+            Prec::D => l.splat_f64(d),
         };
+        let inf = splat(self, f64::INFINITY);
         let mut ok = self.b.ins().fcmp(FloatCC::LessThan, abs, inf);
         if !tiny_ok {
+            let min = match p {
+                Prec::S => 2f64.powi(2 - 127),
+                Prec::D => 2f64.powi(2 - 1023),
+            };
+            let min = splat(self, min);
             let big = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, abs, min);
             ok = self.b.ins().band(ok, big);
         }
