@@ -2,15 +2,18 @@
 //!
 //! A [`Region`] (one IR block for the baseline tier; a guest function or hot loop of many
 //! blocks for the optimizing tier) becomes one Cranelift function `fn() -> i64` with the
-//! `tail` calling convention. It finds everything through Cranelift's pinned register (r15),
-//! which holds the address of the run's [`Frame`]: the guest [`CpuState`] at offset 0 and the
-//! [`JitContext`] at [`CTX_OFFSET`], so neither pointer takes an allocatable register.
+//! `tail` calling convention (entered at its first block, or, for an AOT region with
+//! secondary entries, at the block of `cpu.pc`). It finds everything through Cranelift's
+//! pinned register (r15), which holds the address of the run's [`Frame`]: the guest
+//! [`CpuState`] at offset 0 and the [`JitContext`] at [`CTX_OFFSET`], so neither pointer takes
+//! an allocatable register.
 //!
 //! - Guest X registers, SP and NZCV live in Cranelift variables (SSA) inside the region: loaded
 //!   once at entry; each IR block stores the registers it set before its terminator (and on
 //!   its exit and fault paths), so no register stays live just to be written back. Helper
 //!   calls that declare `gpr` spill before and reload after; the others (vector FP/SIMD) leave
-//!   them in host registers.
+//!   them in host registers. Scalar V registers written in a block stay in host registers
+//!   until the block ends or something reads the CPU state (`Lower::vdirty`).
 //! - Direct branches to blocks of the region are Cranelift jumps; exits to other known guest
 //!   addresses tail-call the target translation through a chain slot when the runtime has one
 //!   (patchable chaining without returning to the dispatcher), else return [`exit::CONTINUE`].
