@@ -69,6 +69,26 @@ unsafe impl Send for AotCode {}
 unsafe impl Sync for AotCode {}
 
 impl AotCode {
+    /// Marks dead (in `live`, one flag per region) the live regions translated from guest
+    /// code overlapping `[start, end)`, and the secondary entries of those; returns how many.
+    pub fn invalidate(&self, live: &mut [bool], start: u64, end: u64) -> usize {
+        let mut gone = 0;
+        for (r, l) in self.regions.iter().zip(live.iter_mut()) {
+            if *l && r.ranges.iter().any(|&(s, t)| s < end && t > start) {
+                *l = false;
+                gone += 1;
+            }
+        }
+        // Secondary entries go with the region whose code they enter.
+        for (i, r) in self.regions.iter().enumerate() {
+            if r.primary != i && live[i] && !live[r.primary] {
+                live[i] = false;
+                gone += 1;
+            }
+        }
+        gone
+    }
+
     /// Index in [`AotCode::regions`] of the region entered at guest `pc`.
     pub fn find(&self, pc: u64) -> Option<usize> {
         self.regions.binary_search_by_key(&pc, |r| r.pc).ok()
@@ -318,6 +338,36 @@ mod tests {
         assert_eq!(mapped.imports, copied.imports);
         assert_eq!(mapped.imports.len(), img.map.imports.len());
         assert!(mapped.imports.iter().all(|&a| a != 0));
+    }
+
+    #[test]
+    fn secondary_entries_share_their_region_and_die_with_it() {
+        let bytes = demo_image();
+        let img = Image::parse(&bytes).unwrap();
+        let code = load(&img, None).unwrap();
+        let aliases: Vec<usize> = (0..code.regions.len())
+            .filter(|&i| code.regions[i].primary != i)
+            .collect();
+        assert!(!aliases.is_empty(), "the demo's calls have return sites");
+        for &i in &aliases {
+            let (a, p) = (&code.regions[i], &code.regions[code.regions[i].primary]);
+            assert!(a.ranges.is_empty() && !p.ranges.is_empty());
+            assert_eq!(a.code, p.code, "{:#x} enters {:#x}'s code", a.pc, p.pc);
+            assert!(p.ranges.iter().any(|&(s, e)| (s..e).contains(&a.pc)));
+        }
+        // Writing one instruction of a region with secondary entries kills exactly the
+        // region and those entries.
+        let victim = code.regions[aliases[0]].primary;
+        let (s, _) = code.regions[victim].ranges[0];
+        let mut live = vec![true; code.regions.len()];
+        let gone = code.invalidate(&mut live, s, s + 4);
+        let dead: Vec<usize> = (0..live.len()).filter(|&i| !live[i]).collect();
+        assert_eq!(gone, dead.len());
+        assert!(dead.contains(&victim));
+        for (i, r) in code.regions.iter().enumerate() {
+            let hit = r.ranges.iter().any(|&(a, b)| a < s + 4 && b > s);
+            assert_eq!(!live[i], hit || r.primary == victim, "region {:#x}", r.pc);
+        }
     }
 
     #[test]

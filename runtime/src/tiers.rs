@@ -778,20 +778,7 @@ impl CodeCache {
         self.entries.retain(|e| !overlaps(e));
         let mut removed = before - self.entries.len();
         if let Some(aot) = &self.aot {
-            let mut gone = 0;
-            for (r, live) in aot.regions.iter().zip(self.aot_live.iter_mut()) {
-                if *live && r.ranges.iter().any(|&(s, t)| s < end && t > start) {
-                    *live = false;
-                    gone += 1;
-                }
-            }
-            // Secondary entries go with the region whose code they enter.
-            for (i, r) in aot.regions.iter().enumerate() {
-                if r.primary != i && self.aot_live[i] && !self.aot_live[r.primary] {
-                    self.aot_live[i] = false;
-                    gone += 1;
-                }
-            }
+            let gone = aot.invalidate(&mut self.aot_live, start, end);
             self.stats.aot_invalidations += gone as u64;
             removed += gone;
             dropped_native |= gone > 0;

@@ -510,15 +510,20 @@ fn continuation(disc: &Discovery, b: &Block) -> Option<u64> {
     }
 }
 
+/// Every continuation ([`continuation`]) of the discovered blocks.
+fn continuations(disc: &Discovery) -> HashSet<u64> {
+    disc.blocks
+        .iter()
+        .filter_map(|b| continuation(disc, b))
+        .collect()
+}
+
 /// The secondary entries of each region ([`Region::entries`]): every continuation
 /// ([`continuation`]) that does not head a region is an entry of the first region (in
 /// `regions` order: the hottest, with a profile) that contains it.
 pub fn entries(disc: &Discovery, regions: &[Vec<usize>]) -> Vec<Vec<u64>> {
     let blocks = &disc.blocks;
-    let external: HashSet<u64> = blocks
-        .iter()
-        .filter_map(|b| continuation(disc, b))
-        .collect();
+    let external = continuations(disc);
     let mut taken: HashSet<u64> = regions.iter().map(|r| blocks[r[0]].pc).collect();
     regions
         .iter()
@@ -544,11 +549,7 @@ fn guided_regions(
 ) -> Vec<Vec<usize>> {
     let known: HashSet<u64> = disc.blocks.iter().map(|b| b.pc).collect();
     // Continuations are secondary entries of whichever region holds them ([`entries`]).
-    let external: HashSet<u64> = disc
-        .blocks
-        .iter()
-        .filter_map(|b| continuation(disc, b))
-        .collect();
+    let external = continuations(disc);
     let mut extra = HashSet::new();
     let mut round = 0;
     loop {
@@ -606,10 +607,7 @@ fn partition_with(disc: &Discovery, extra: &HashSet<u64>) -> Vec<Vec<usize>> {
     // Continuations (return sites, system-call continuations) are entries too, but they
     // belong to the region of the code before them (one function, one translation): the
     // region's secondary entries ([`entries`]). Unless two heads reach them.
-    let continuations: HashSet<u64> = blocks
-        .iter()
-        .filter_map(|b| continuation(disc, b))
-        .collect();
+    let continuations = continuations(disc);
     let mut head = vec![false; n];
     for pc in &disc.entries {
         if let Some(&i) = index.get(pc) {

@@ -23,6 +23,10 @@ use cranelift_codegen::ir::{types, BlockArg, InstBuilder, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 use super::{reg_offset, state_flags, vreg_offset, Env, Lower, NZCV};
+use crate::a64::fp::{soft, vfp_expand_imm};
+use crate::a64::{bit, bits};
+use crate::ir::Helper;
+use crate::state::CpuState;
 
 /// Flags of a lane reinterpretation (`bitcast` between vector types): lanes in little-endian
 /// order, as the guest's and the host's.
@@ -30,10 +34,6 @@ fn vector_flags() -> cranelift_codegen::ir::MemFlagsData {
     cranelift_codegen::ir::MemFlagsData::new()
         .with_endianness(cranelift_codegen::ir::Endianness::Little)
 }
-use crate::a64::fp::{soft, vfp_expand_imm};
-use crate::a64::{bit, bits};
-use crate::ir::Helper;
-use crate::state::CpuState;
 
 /// FPCR.FZ (24) and FPCR.RMode (23:22).
 const FPCR_FZ_RMODE: i64 = 0x01c0_0000;
@@ -119,6 +119,13 @@ enum Arith {
     Mul,
     Div,
     NMul,
+}
+
+impl Arith {
+    /// Exact tiny sums cannot underflow: only NaN and infinity need the helper.
+    fn tiny_ok(self) -> bool {
+        matches!(self, Arith::Add | Arith::Sub)
+    }
 }
 
 /// Bit operations of fp_dp1.
@@ -383,14 +390,8 @@ impl<E: Env> Lower<'_, '_, E> {
             }
             FpFast::Arith2 { p, op, rn, rm, rd } => {
                 let (a, b) = (self.load_vf(p, rn), self.load_vf(p, rm));
-                let r = match op {
-                    Arith::Add => self.b.ins().fadd(a, b),
-                    Arith::Sub => self.b.ins().fsub(a, b),
-                    Arith::Mul | Arith::NMul => self.b.ins().fmul(a, b),
-                    Arith::Div => self.b.ins().fdiv(a, b),
-                };
-                // Exact tiny sums cannot underflow: only NaN and infinity are excluded.
-                let tiny_ok = matches!(op, Arith::Add | Arith::Sub);
+                let r = self.arith(op, a, b);
+                let tiny_ok = op.tiny_ok();
                 let ok = self.result_ok(p, r, tiny_ok, MODE_INEXACT_OK);
                 let r = if op == Arith::NMul {
                     self.b.ins().fneg(r)
@@ -428,13 +429,8 @@ impl<E: Env> Lower<'_, '_, E> {
             FpFast::Vec2 { p, op, rn, rm, rd } => {
                 let ty = p.vector();
                 let (a, b) = (self.load_vq(ty, rn), self.load_vq(ty, rm));
-                let r = match op {
-                    Arith::Add => self.b.ins().fadd(a, b),
-                    Arith::Sub => self.b.ins().fsub(a, b),
-                    Arith::Mul | Arith::NMul => self.b.ins().fmul(a, b),
-                    Arith::Div => self.b.ins().fdiv(a, b),
-                };
-                let lanes_ok = self.lanes_ok(p, r, matches!(op, Arith::Add | Arith::Sub));
+                let r = self.arith(op, a, b);
+                let lanes_ok = self.lanes_ok(p, r, op.tiny_ok());
                 let g = self.guard(MODE_INEXACT_OK);
                 let ok = self.b.ins().band(lanes_ok, g);
                 self.guarded(helper, insn, ok, None, |l| {
@@ -633,6 +629,16 @@ impl<E: Env> Lower<'_, '_, E> {
             (Some(_), Some(_)) if fk_fast == fk_before => flags_before,
             _ => None,
         };
+    }
+
+    /// `a op b` (FNMUL's negation is the caller's), scalar or vector.
+    fn arith(&mut self, op: Arith, a: Value, b: Value) -> Value {
+        match op {
+            Arith::Add => self.b.ins().fadd(a, b),
+            Arith::Sub => self.b.ins().fsub(a, b),
+            Arith::Mul | Arith::NMul => self.b.ins().fmul(a, b),
+            Arith::Div => self.b.ins().fdiv(a, b),
+        }
     }
 
     /// The guard that the mode bits of `mask` (`MODE_*`) are all zero (i8): a test of the
