@@ -529,7 +529,7 @@ fn disasm(path: &Path, pc: u64) -> Result<()> {
         .map
         .regions
         .iter()
-        // A secondary entry shares its region's code and ranges: show the region.
+        // A secondary entry has no instructions or ranges of its own: show its region.
         .find(|r| r.guest_insns > 0 && r.ranges.iter().any(|&(s, e)| (s..e).contains(&pc)))
         .ok_or_else(|| anyhow!("{}: no translated region contains {pc:#x}", path.display()))?;
     // Guest side: the region's blocks, rediscovered from the embedded guest.
