@@ -23,7 +23,7 @@
 //!   `mem_base + addr`; anything unusual (fault, page crossing, code page written) goes to a
 //!   runtime slow path that implements the interpreter's exact semantics.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -342,8 +342,8 @@ enum Deferred {
     Exit(u64),
     /// Return this code with the state already in memory.
     Return(i64),
-    /// An edge to a block of the region that first stores the registers in the mask.
-    Edge(u64, u64),
+    /// An edge into a loop ([`loop_entries`]): store the stale registers, go to this block.
+    Edge(u64),
 }
 
 /// A deferred block and the lowering state where it branches off.
@@ -371,20 +371,23 @@ struct Lower<'a, 'f, E: Env> {
     vars: [Variable; NREGS],
     tracked: [bool; NREGS],
     written: [bool; NREGS],
-    /// Registers set in the current IR block and not yet stored to the CPU state. A block
-    /// stores what it set on its way out: on exit and fault paths, and on each edge to a
-    /// block of the region for the registers whose stored value that block may still need
-    /// ([`state_live`]); so guest registers are never live across blocks just to be written
-    /// back at some exit (host register pressure), and loops do not store every iteration.
+    /// Registers whose CPU-state copy may be older than their variable here: set in this IR
+    /// block, or on some path to it from an entry of the region or of its loop (`stale`).
+    /// Every path that leaves the region or lets the runtime read the state stores them, and
+    /// so does an edge into a loop; the other edges store nothing.
     dirty: [bool; NREGS],
     /// Per IR block, on its main path (which dominates the rest of the block): the memory
     /// base and the permission table (constant for a run) and the registers the region only
     /// reads, once loaded; cleared by helper calls that may write registers.
     ctx_cache: [Option<Value>; 2],
     ro_cache: [Option<Value>; 32],
-    /// Per internal block: the registers whose CPU-state copy may be read (by an exit, a
-    /// fault or a helper) before the block or its successors set them again.
-    live_in: HashMap<u64, u64>,
+    /// Per block of a region with loops: the registers some path from an entry may have set
+    /// before it ([`forward`]), dirty when the block starts.
+    stale: HashMap<u64, u64>,
+    /// The edges (from block, to block) that enter a loop: they store the stale registers.
+    loop_entries: HashSet<(u64, u64)>,
+    /// The guest pc of the block being lowered.
+    block_pc: u64,
     blocks: HashMap<u64, ir::Block>,
     /// Blocks that branches may target without leaving (empty without loops).
     internal: HashMap<u64, ir::Block>,
@@ -408,7 +411,7 @@ struct Lower<'a, 'f, E: Env> {
     /// The kind, when known at this point of the lowering.
     fk_static: Option<i64>,
     /// Blocks that some branch inside the region targets (their entry state is a merge).
-    internal_targets: std::collections::HashSet<u64>,
+    internal_targets: HashSet<u64>,
     region_entry: u64,
     /// The region's shared fault exit (parameter: the faulting guest pc), once needed.
     fault_common: Option<ir::Block>,
@@ -468,8 +471,8 @@ pub fn lower_region<E: Env>(
     b.def_var(fa, zero);
     b.def_var(fb, zero);
     b.def_var(fk, zero);
-    let mut internal_targets = std::collections::HashSet::new();
-    let inside: std::collections::HashSet<u64> = if region.loops {
+    let mut internal_targets = HashSet::new();
+    let inside: HashSet<u64> = if region.loops {
         region.blocks.iter().map(|b| b.pc).collect()
     } else {
         Default::default()
@@ -536,11 +539,25 @@ pub fn lower_region<E: Env>(
             }
         }
     }
-    // Registers the region writes live in variables (loaded at entry if some path reads them
-    // before setting them, stored by the blocks that set them); registers it only reads are
+    // Registers the region writes live in variables, stored to the CPU state only on the
+    // paths that leave the region or let the runtime read it (exits, faults, helper calls)
+    // and on the edges that enter a loop ([`loop_entries`]), so a loop keeps its registers in
+    // host registers. A block starts with the registers some path from an entry or a loop
+    // entry may have set (`stale`) still to be stored; a variable is defined from an entry
+    // load where some path reads it, or may store it, before setting it. Registers the region only reads are
     // loaded from the CPU state at each use, which keeps host register pressure down (a load
     // from the state is as cheap as a reload from a spill).
-    let entry_reads = read_before_set(region.blocks, &inside, &entries, env);
+    let flow = flows(region.blocks, &inside, env, has_fma);
+    let starts: Vec<u64> = std::iter::once(region.blocks[0].pc)
+        .chain(entries.iter().copied())
+        .collect();
+    let mut entry_reads = read_before_set(&flow, &starts);
+    let loop_entries = loop_entries(&flow, &starts);
+    let stale = forward(&flow, &starts, 0, true, &loop_entries);
+    let defined = forward(&flow, &starts, entry_reads, false, &HashSet::new());
+    for (pc, s) in &stale {
+        entry_reads |= s & !defined[pc];
+    }
     for r in 0..NREGS {
         // NZCV always goes through its variable (lazy flags).
         tracked[r] = written[r] || (r == NZCV && tracked[r]);
@@ -597,7 +614,9 @@ pub fn lower_region<E: Env>(
         dirty: [false; NREGS],
         ctx_cache: [None; 2],
         ro_cache: [None; 32],
-        live_in: HashMap::new(),
+        stale,
+        loop_entries,
+        block_pc: 0,
         blocks,
         internal: internal_blocks,
         region_sig,
@@ -623,11 +642,7 @@ pub fn lower_region<E: Env>(
         vcache: [None; 32],
         vdirty: 0,
     };
-    if region.loops {
-        let loads = l.env.host_fault_loads();
-        l.live_in = state_live(region.blocks, &l.internal, loads, has_fma);
-    }
-    let mut done = std::collections::HashSet::new();
+    let mut done = HashSet::new();
     for blk in region.blocks {
         if done.insert(blk.pc) {
             l.lower_block(blk);
@@ -650,18 +665,25 @@ pub fn lower_region<E: Env>(
     func
 }
 
-/// The X registers (bit r) some path through the region from its first block or one of
-/// `entries` reads before setting them: the ones its entry must load. Helper calls count as
-/// reading every register (FP fast paths may read X registers; the rest reload them
-/// afterwards).
-fn read_before_set<E: Env>(
+/// What a block of a region does with the X registers: the ones it reads before setting
+/// them (a helper call reads them all), the ones it sets (inline FP paths included), and its
+/// successors inside the region.
+struct Flow {
+    used: u64,
+    set: u64,
+    succ: Vec<u64>,
+}
+
+/// The [`Flow`] of every block of a region (`inside`: the pcs a branch may reach without
+/// leaving).
+fn flows<E: Env>(
     blocks: &[&Block],
-    inside: &std::collections::HashSet<u64>,
-    entries: &[u64],
+    inside: &HashSet<u64>,
     env: &mut E,
-) -> u64 {
+    has_fma: bool,
+) -> HashMap<u64, Flow> {
     const ALL: u64 = (1 << 32) - 1;
-    let mut info: HashMap<u64, (u64, u64, Vec<u64>)> = HashMap::new();
+    let mut info = HashMap::new();
     for blk in blocks {
         if info.contains_key(&blk.pc) {
             continue;
@@ -671,7 +693,14 @@ fn read_before_set<E: Env>(
             match *op {
                 Op::Get { reg: Reg::X(n), .. } => used |= (1 << n) & !set,
                 Op::Set { reg: Reg::X(n), .. } => set |= 1 << n,
-                Op::Call { .. } => used |= ALL & !set,
+                Op::Call { helper, insn } => {
+                    used |= ALL & !set;
+                    if let (Some(x), _) = fp::writes(helper, insn, has_fma) {
+                        if x < 31 {
+                            set |= 1 << x;
+                        }
+                    }
+                }
                 Op::Jump { target, .. } => succ.push(target),
                 Op::Branch {
                     taken, fallthrough, ..
@@ -685,28 +714,20 @@ fn read_before_set<E: Env>(
             }
         }
         succ.retain(|t| inside.contains(t));
-        info.insert(blk.pc, (used, set, succ));
+        info.insert(blk.pc, Flow { used, set, succ });
     }
-    let live = backward_live(&info, 0);
-    blocks
-        .first()
-        .map(|b| b.pc)
-        .into_iter()
-        .chain(entries.iter().copied())
-        .fold(0, |m, pc| m | live.get(&pc).copied().unwrap_or(0))
+    info
 }
 
-/// Solves `live(b) = gen(b) | (OR of live(successors) & !kill(b))` over `info` (per block pc:
-/// gen, kill, successors) to a fixpoint; a successor without an entry counts as `missing`.
-fn backward_live(info: &HashMap<u64, (u64, u64, Vec<u64>)>, missing: u64) -> HashMap<u64, u64> {
-    let mut live: HashMap<u64, u64> = info.keys().map(|&pc| (pc, 0)).collect();
+/// The X registers (bit r) some path through the region from its first block or one of
+/// `entries` reads before setting them: the ones its entry must load.
+fn read_before_set(flow: &HashMap<u64, Flow>, starts: &[u64]) -> u64 {
+    let mut live: HashMap<u64, u64> = flow.keys().map(|&pc| (pc, 0)).collect();
     loop {
         let mut changed = false;
-        for (pc, (gen, kill, succ)) in info {
-            let out = succ
-                .iter()
-                .fold(0, |m, s| m | live.get(s).copied().unwrap_or(missing));
-            let new = gen | (out & !kill);
+        for (pc, f) in flow {
+            let out = f.succ.iter().fold(0, |m, s| m | live[s]);
+            let new = f.used | (out & !f.set);
             let cur = live.get_mut(pc).expect("every block has an entry");
             if new != *cur {
                 *cur = new;
@@ -714,66 +735,122 @@ fn backward_live(info: &HashMap<u64, (u64, u64, Vec<u64>)>, missing: u64) -> Has
             }
         }
         if !changed {
-            return live;
+            break;
+        }
+    }
+    starts
+        .iter()
+        .fold(0, |m, pc| m | live.get(pc).copied().unwrap_or(0))
+}
+
+/// Forward dataflow over the region's internal edges: per block, the join (`union` or
+/// intersection) over its predecessors of `in | set`, where the `starts` (entered from the
+/// dispatch) also receive `seed` and the `cut` edges contribute nothing (they store every
+/// stale register). Blocks nothing reaches keep the intersection's top (all).
+fn forward(
+    flow: &HashMap<u64, Flow>,
+    starts: &[u64],
+    seed: u64,
+    union: bool,
+    cut: &HashSet<(u64, u64)>,
+) -> HashMap<u64, u64> {
+    const ALL: u64 = (1 << 32) - 1;
+    let top = if union { 0 } else { ALL };
+    let mut at: HashMap<u64, u64> = flow.keys().map(|&pc| (pc, top)).collect();
+    for s in starts {
+        at.insert(*s, seed);
+    }
+    loop {
+        let mut changed = false;
+        for (pc, f) in flow {
+            let out = at[pc] | f.set;
+            for s in &f.succ {
+                if cut.contains(&(*pc, *s)) {
+                    continue;
+                }
+                let cur = at.get_mut(s).expect("successors are region blocks");
+                let new = if union { *cur | out } else { *cur & out };
+                if new != *cur {
+                    *cur = new;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return at;
         }
     }
 }
 
-/// Backward dataflow over a region with loops: for each of its blocks, the guest registers
-/// (bit r = X[r]) whose copy in the CPU state may be read before that block, or one after
-/// it, sets them again. The state is read by anything that may leave the region or fault:
-/// exits, stores, vector accesses and helper calls (their slow paths), and loads unless the
-/// host MMU refuses bad loads (`host_fault_loads`: a guest that makes one dies, its registers
-/// unread). A block stores its dirty registers on an edge only where they are live.
-fn state_live(
-    blocks: &[&Block],
-    internal: &HashMap<u64, ir::Block>,
-    host_fault_loads: bool,
-    has_fma: bool,
-) -> HashMap<u64, u64> {
-    const ALL: u64 = (1 << 32) - 1;
-    // Per block: (registers read from the state before set, registers set, successors).
-    let mut info: HashMap<u64, (u64, u64, Vec<u64>)> = HashMap::new();
-    for blk in blocks {
-        if info.contains_key(&blk.pc) {
+/// The edges that enter a loop from outside it (from a block that is not in its innermost
+/// body: entries and the back edges of outer loops that share its header): they store the
+/// stale registers, so inside the loop only what the loop itself sets is stale, and
+/// registers set before it do not stay live through it just to be stored at some exit.
+/// Loops are found by a depth-first search from the `starts` (a back edge goes to a block on
+/// the stack; its body is what reaches the back edge's source without passing through the
+/// header).
+fn loop_entries(flow: &HashMap<u64, Flow>, starts: &[u64]) -> HashSet<(u64, u64)> {
+    let mut preds: HashMap<u64, Vec<u64>> = HashMap::new();
+    for (pc, f) in flow {
+        for s in &f.succ {
+            preds.entry(*s).or_default().push(*pc);
+        }
+    }
+    // Iterative DFS: (block, next successor index); `on` marks the stack.
+    let (mut seen, mut on) = (HashSet::new(), HashSet::new());
+    let mut back: Vec<(u64, u64)> = Vec::new();
+    for &s in starts {
+        if !flow.contains_key(&s) || !seen.insert(s) {
             continue;
         }
-        let (mut gen, mut set, mut succ) = (0u64, 0u64, Vec::new());
-        let mut edge = |t: u64, gen: &mut u64, set: u64| {
-            if internal.contains_key(&t) {
-                succ.push(t);
-            } else {
-                *gen |= ALL & !set;
-            }
-        };
-        for op in &blk.ops {
-            match *op {
-                Op::Set { reg: Reg::X(n), .. } => set |= 1 << n,
-                Op::Load { .. } if host_fault_loads => {}
-                Op::Jump { target, .. } => edge(target, &mut gen, set),
-                Op::Branch {
-                    taken, fallthrough, ..
-                } => {
-                    edge(taken, &mut gen, set);
-                    edge(fallthrough, &mut gen, set);
-                }
-                Op::JumpReg { .. } | Op::Syscall { .. } | Op::Trap { .. } => gen |= ALL & !set,
-                Op::Call { helper, insn } => {
-                    gen |= ALL & !set;
-                    // An inline FP path may then write an X register (see `fp::writes`).
-                    if let (Some(x), _) = fp::writes(helper, insn, has_fma) {
-                        if x < 31 {
-                            set |= 1 << x;
-                        }
+        on.insert(s);
+        let mut stack = vec![(s, 0usize)];
+        while let Some(&mut (b, ref mut i)) = stack.last_mut() {
+            match flow[&b].succ.get(*i) {
+                Some(&n) => {
+                    *i += 1;
+                    if on.contains(&n) {
+                        back.push((b, n));
+                    } else if seen.insert(n) {
+                        on.insert(n);
+                        stack.push((n, 0));
                     }
                 }
-                ref op if matches!(op.kind(), OpKind::Load | OpKind::Store) => gen |= ALL & !set,
-                _ => {}
+                None => {
+                    on.remove(&b);
+                    stack.pop();
+                }
             }
         }
-        info.insert(blk.pc, (gen, set, succ));
     }
-    backward_live(&info, ALL)
+    let mut entries = HashSet::new();
+    let mut headers: Vec<u64> = back.iter().map(|e| e.1).collect();
+    headers.sort_unstable();
+    headers.dedup();
+    for h in headers {
+        // The innermost loop of `h`: the smallest body among its back edges'.
+        let body = back
+            .iter()
+            .filter(|e| e.1 == h)
+            .map(|&(latch, _)| {
+                let mut body: HashSet<u64> = HashSet::from([h]);
+                let mut work = vec![latch];
+                while let Some(b) = work.pop() {
+                    if body.insert(b) {
+                        work.extend(preds.get(&b).into_iter().flatten().copied());
+                    }
+                }
+                body
+            })
+            .min_by_key(|b| b.len())
+            .expect("a header has a back edge");
+        for p in preds.get(&h).into_iter().flatten() {
+            if !body.contains(p) {
+                entries.insert((*p, h));
+            }
+        }
+    }
+    entries
 }
 
 impl<E: Env> Lower<'_, '_, E> {
@@ -1055,7 +1132,7 @@ impl<E: Env> Lower<'_, '_, E> {
 
     fn defer(&mut self, d: Deferred) -> ir::Block {
         let blk = self.b.create_block();
-        if !matches!(d, Deferred::Exit(_) | Deferred::Edge(..)) {
+        if !matches!(d, Deferred::Exit(_) | Deferred::Edge(_)) {
             self.b.set_cold_block(blk);
         }
         self.deferred.push(Pending {
@@ -1090,8 +1167,8 @@ impl<E: Env> Lower<'_, '_, E> {
                 }
                 Deferred::Exit(target) => self.exit_to(target),
                 Deferred::Return(code) => self.ret(code),
-                Deferred::Edge(target, mask) => {
-                    self.store_regs(mask);
+                Deferred::Edge(target) => {
+                    self.store_dirty();
                     let t = self.internal[&target];
                     self.b.ins().jump(t, &[]);
                 }
@@ -1789,25 +1866,24 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.ins().icmp_imm_u(IntCC::NotEqual, base, 0)
     }
 
-    /// Where a branch to `pc` goes: the block itself, an edge block that first stores what
-    /// `pc` may need of this block's registers, or an exit (which stores them all).
+    /// Where a branch to `pc` goes: the block itself, an edge block that first stores the
+    /// stale registers (into a loop), or an exit (which stores them too).
     fn target_block(&mut self, pc: u64) -> ir::Block {
         match self.internal.get(&pc) {
-            Some(&b) => match self.edge_stores(pc) {
-                0 => b,
-                mask => self.defer(Deferred::Edge(pc, mask)),
-            },
+            Some(&b) if !self.enters_loop(pc) => b,
+            Some(_) => self.defer(Deferred::Edge(pc)),
             None => self.defer(Deferred::Exit(pc)),
         }
     }
 
-    /// The dirty registers internal block `pc` may need in the CPU state.
-    fn edge_stores(&self, pc: u64) -> u64 {
-        self.dirty_mask() & self.live_in.get(&pc).copied().unwrap_or(u64::MAX)
+    /// Whether a branch from the current block to `pc` enters a loop with registers stale.
+    fn enters_loop(&self, pc: u64) -> bool {
+        self.dirty.iter().any(|&d| d) && self.loop_entries.contains(&(self.block_pc, pc))
     }
 
     fn lower_block(&mut self, blk: &Block) {
         let cl = self.blocks[&blk.pc];
+        self.block_pc = blk.pc;
         self.b.switch_to_block(cl);
         if self.env.is_cold(blk.pc) && blk.pc != self.region_entry {
             self.b.set_cold_block(cl);
@@ -1824,7 +1900,8 @@ impl<E: Env> Lower<'_, '_, E> {
         self.smc_reset();
         self.vcache = [None; 32];
         self.vdirty = 0;
-        self.dirty = [false; NREGS];
+        let stale = self.stale.get(&blk.pc).copied().unwrap_or(0);
+        self.dirty = std::array::from_fn(|r| r < 64 && stale & (1 << r) != 0);
         self.ctx_cache = [None; 2];
         self.ro_cache = [None; 32];
         // Only the region's entry, when nothing branches back to it, starts with the flags
@@ -1960,8 +2037,9 @@ impl<E: Env> Lower<'_, '_, E> {
                     self.smc_check(target);
                     match self.internal.get(&target) {
                         Some(&t) => {
-                            let mask = self.edge_stores(target);
-                            self.store_regs(mask);
+                            if self.enters_loop(target) {
+                                self.store_dirty();
+                            }
                             self.b.ins().jump(t, &[]);
                         }
                         None => self.exit_to(target),
@@ -2126,5 +2204,51 @@ impl<E: Env> Lower<'_, '_, E> {
         let f = self.iconst(types::I64, fallthrough);
         let target = self.b.ins().select(c, t, f);
         self.smc_check_dynamic(target);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flow graph from (pc, set mask, successors).
+    fn graph(blocks: &[(u64, u64, &[u64])]) -> HashMap<u64, Flow> {
+        blocks
+            .iter()
+            .map(|&(pc, set, succ)| {
+                let succ = succ.to_vec();
+                (pc, Flow { used: 0, set, succ })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn loop_entries_are_the_edges_from_outside_the_innermost_loop() {
+        // 1 -> 2; 2 -> 2 (inner loop) | 3; 3 -> 2 (outer loop, same header) | 4.
+        let g = graph(&[
+            (1, 0b1, &[2]),
+            (2, 0b10, &[2, 3]),
+            (3, 0b100, &[2, 4]),
+            (4, 0, &[]),
+        ]);
+        let cut = loop_entries(&g, &[1]);
+        assert_eq!(cut, HashSet::from([(1, 2), (3, 2)]));
+        // Inside the inner loop only what it sets is stale; after it, also what 2 set.
+        let stale = forward(&g, &[1], 0, true, &cut);
+        assert_eq!((stale[&2], stale[&3], stale[&4]), (0b10, 0b10, 0b110));
+        // Without the cuts, everything set on the way flows around the loops.
+        let all = forward(&g, &[1], 0, true, &HashSet::new());
+        assert_eq!(all[&2], 0b111);
+    }
+
+    #[test]
+    fn registers_not_set_on_every_path_are_not_defined() {
+        // 1 -> 2 | 3; 2 sets x0; 3 -> 4; 2 -> 4: x0 is stale at 4 but not always defined.
+        let g = graph(&[(1, 0, &[2, 3]), (2, 0b1, &[4]), (3, 0, &[4]), (4, 0, &[])]);
+        let stale = forward(&g, &[1], 0, true, &HashSet::new());
+        let defined = forward(&g, &[1], 0b10, false, &HashSet::new());
+        assert_eq!(stale[&4], 0b1);
+        assert_eq!(defined[&4], 0b10);
+        assert_eq!(defined[&2], 0b10);
     }
 }
