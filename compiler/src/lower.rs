@@ -342,7 +342,7 @@ enum Deferred {
     Exit(u64),
     /// Return this code with the state already in memory.
     Return(i64),
-    /// An edge into a loop ([`loop_entries`]): store the stale registers, go to this block.
+    /// An edge into a loop ([`loops`]): store the stale registers, go to this block.
     Edge(u64),
 }
 
@@ -371,6 +371,9 @@ struct Lower<'a, 'f, E: Env> {
     vars: [Variable; NREGS],
     tracked: [bool; NREGS],
     written: [bool; NREGS],
+    /// Registers written straight to the CPU state where set (no loop of the region sets
+    /// them) and loaded from it where read, like registers the region only reads.
+    through: [bool; NREGS],
     /// Registers whose CPU-state copy may be older than their variable here: set in this IR
     /// block, or on some path to it from an entry of the region or of its loop (`stale`).
     /// Every path that leaves the region or lets the runtime read the state stores them, and
@@ -541,20 +544,33 @@ pub fn lower_region<E: Env>(
     }
     // Registers the region writes live in variables, stored to the CPU state only on the
     // paths that leave the region or let the runtime read it (exits, faults, helper calls)
-    // and on the edges that enter a loop ([`loop_entries`]), so a loop keeps its registers in
+    // and on the edges that enter a loop ([`loops`]), so a loop keeps its registers in
     // host registers. A block starts with the registers some path from an entry or a loop
     // entry may have set (`stale`) still to be stored; a variable is defined from an entry
-    // load where some path reads it, or may store it, before setting it. Registers the region only reads are
-    // loaded from the CPU state at each use, which keeps host register pressure down (a load
-    // from the state is as cheap as a reload from a spill).
+    // load where some path reads it, or may store it, before setting it. Registers the
+    // region only reads, and in a region with loops those no loop sets (`through`: written
+    // to the state where set), are loaded from the CPU state at each use: no host register
+    // holds them across a loop (a load from the state is as cheap as a reload from a spill,
+    // and a whole-function region would otherwise spill its loop counters instead).
     let flow = flows(region.blocks, &inside, env, has_fma);
     let starts: Vec<u64> = std::iter::once(region.blocks[0].pc)
         .chain(entries.iter().copied())
         .collect();
     let mut entry_reads = read_before_set(&flow, &starts);
-    let loop_entries = loop_entries(&flow, &starts);
+    let (loop_entries, in_loop) = loops(&flow, &starts);
+    let set_in_loops = in_loop.iter().fold(0, |m, pc| m | flow[pc].set);
+    let mut through = [false; NREGS];
+    for r in 0..32 {
+        through[r] = region.loops && written[r] && set_in_loops & (1 << r) == 0;
+        written[r] &= !through[r];
+    }
     let stale = forward(&flow, &starts, 0, true, &loop_entries);
     let defined = forward(&flow, &starts, entry_reads, false, &HashSet::new());
+    let through_mask = (0..32).filter(|&r| through[r]).fold(0u64, |m, r| m | 1 << r);
+    let stale: HashMap<u64, u64> = stale
+        .into_iter()
+        .map(|(pc, s)| (pc, s & !through_mask))
+        .collect();
     for (pc, s) in &stale {
         entry_reads |= s & !defined[pc];
     }
@@ -611,6 +627,7 @@ pub fn lower_region<E: Env>(
         vars,
         tracked,
         written,
+        through,
         dirty: [false; NREGS],
         ctx_cache: [None; 2],
         ro_cache: [None; 32],
@@ -783,13 +800,13 @@ fn forward(
 }
 
 /// The edges that enter a loop from outside it (from a block that is not in its innermost
-/// body: entries and the back edges of outer loops that share its header): they store the
-/// stale registers, so inside the loop only what the loop itself sets is stale, and
+/// body: entries and the back edges of outer loops that share its header), and the blocks
+/// of all loops. Loop entries store the stale registers, so inside the loop only what the loop itself sets is stale, and
 /// registers set before it do not stay live through it just to be stored at some exit.
 /// Loops are found by a depth-first search from the `starts` (a back edge goes to a block on
 /// the stack; its body is what reaches the back edge's source without passing through the
 /// header).
-fn loop_entries(flow: &HashMap<u64, Flow>, starts: &[u64]) -> HashSet<(u64, u64)> {
+fn loops(flow: &HashMap<u64, Flow>, starts: &[u64]) -> (HashSet<(u64, u64)>, HashSet<u64>) {
     let mut preds: HashMap<u64, Vec<u64>> = HashMap::new();
     for (pc, f) in flow {
         for s in &f.succ {
@@ -823,13 +840,12 @@ fn loop_entries(flow: &HashMap<u64, Flow>, starts: &[u64]) -> HashSet<(u64, u64)
             }
         }
     }
-    let mut entries = HashSet::new();
+    let (mut entries, mut in_loop) = (HashSet::new(), HashSet::new());
     let mut headers: Vec<u64> = back.iter().map(|e| e.1).collect();
     headers.sort_unstable();
     headers.dedup();
     for h in headers {
-        // The innermost loop of `h`: the smallest body among its back edges'.
-        let body = back
+        let bodies: Vec<HashSet<u64>> = back
             .iter()
             .filter(|e| e.1 == h)
             .map(|&(latch, _)| {
@@ -842,6 +858,11 @@ fn loop_entries(flow: &HashMap<u64, Flow>, starts: &[u64]) -> HashSet<(u64, u64)
                 }
                 body
             })
+            .collect();
+        in_loop.extend(bodies.iter().flatten().copied());
+        // The innermost loop of `h`: the smallest body among its back edges'.
+        let body = bodies
+            .iter()
             .min_by_key(|b| b.len())
             .expect("a header has a back edge");
         for p in preds.get(&h).into_iter().flatten() {
@@ -850,7 +871,7 @@ fn loop_entries(flow: &HashMap<u64, Flow>, starts: &[u64]) -> HashSet<(u64, u64)
             }
         }
     }
-    entries
+    (entries, in_loop)
 }
 
 impl<E: Env> Lower<'_, '_, E> {
@@ -973,8 +994,16 @@ impl<E: Env> Lower<'_, '_, E> {
         self.vdirty = 0;
     }
 
-    /// X[n] = v (n < 31): the variable now, the CPU state at the end of the block.
+    /// X[n] = v (n < 31): the variable now, the CPU state on the paths that leave (or right
+    /// away for a [`Self::through`] register).
     fn set_reg(&mut self, n: usize, v: Value) {
+        if self.through[n] {
+            // Later reads load it again (a store-to-load forward): a value cached here would
+            // not dominate them when this is an inline fast path.
+            self.store_state(v, reg_offset(n) as usize);
+            self.ro_cache[n] = None;
+            return;
+        }
         self.b.def_var(self.vars[n], v);
         self.dirty[n] = true;
     }
@@ -2231,8 +2260,9 @@ mod tests {
             (3, 0b100, &[2, 4]),
             (4, 0, &[]),
         ]);
-        let cut = loop_entries(&g, &[1]);
+        let (cut, in_loop) = loops(&g, &[1]);
         assert_eq!(cut, HashSet::from([(1, 2), (3, 2)]));
+        assert_eq!(in_loop, HashSet::from([2, 3]));
         // Inside the inner loop only what it sets is stale; after it, also what 2 set.
         let stale = forward(&g, &[1], 0, true, &cut);
         assert_eq!((stale[&2], stale[&3], stale[&4]), (0b10, 0b10, 0b110));
