@@ -566,7 +566,9 @@ pub fn lower_region<E: Env>(
     }
     let stale = forward(&flow, &starts, 0, true, &loop_entries);
     let defined = forward(&flow, &starts, entry_reads, false, &HashSet::new());
-    let through_mask = (0..32).filter(|&r| through[r]).fold(0u64, |m, r| m | 1 << r);
+    let through_mask = (0..32)
+        .filter(|&r| through[r])
+        .fold(0u64, |m, r| m | 1 << r);
     let stale: HashMap<u64, u64> = stale
         .into_iter()
         .map(|(pc, s)| (pc, s & !through_mask))
@@ -986,14 +988,6 @@ impl<E: Env> Lower<'_, '_, E> {
         }
     }
 
-    /// Stores the registers set in this block on the main path (before its terminator):
-    /// from here on the CPU state holds them.
-    fn flush(&mut self) {
-        self.store_dirty();
-        self.dirty = [false; NREGS];
-        self.vdirty = 0;
-    }
-
     /// X[n] = v (n < 31): the variable now, the CPU state on the paths that leave (or right
     /// away for a [`Self::through`] register).
     fn set_reg(&mut self, n: usize, v: Value) {
@@ -1070,14 +1064,19 @@ impl<E: Env> Lower<'_, '_, E> {
     /// `(t - base) rotr 2`: a misaligned address becomes a huge key and misses); the code
     /// after it handles every other address.
     fn known_targets(&mut self, t: Value) {
-        let mut known: Vec<(u64, ir::Block)> = self
+        let mut targets: Vec<u64> = self
             .env
             .indirect_targets(self.cur_pc)
             .into_iter()
-            .filter_map(|p| self.internal.get(&p).map(|&b| (p, b)))
+            .filter(|p| self.internal.contains_key(p))
             .collect();
-        known.sort_unstable_by_key(|k| k.0);
-        known.dedup_by_key(|k| k.0);
+        targets.sort_unstable();
+        targets.dedup();
+        // The registers still dirty flow to the targets (or are stored on a loop entry).
+        let known: Vec<(u64, ir::Block)> = targets
+            .into_iter()
+            .map(|p| (p, self.target_block(p)))
+            .collect();
         let Some(&(base, _)) = known.first() else {
             return;
         };
@@ -2082,7 +2081,6 @@ impl<E: Env> Lower<'_, '_, E> {
                         let k = self.iconst(types::I64, kind as u64);
                         self.call(Callee::ProfileIndirect, &[ctx, site, t, k]);
                     }
-                    self.flush();
                     self.smc_check_dynamic(t);
                     self.known_targets(t);
                     self.spill();

@@ -864,7 +864,9 @@ impl<E: Env> Lower<'_, '_, E> {
     /// Writes X[d] (31 is XZR); the region scan made d a variable (see [`writes`]).
     fn set_x(&mut self, d: u8, v: Value) {
         if d != 31 {
-            debug_assert!((self.tracked[d as usize] || self.through[d as usize]) && d as usize != NZCV);
+            debug_assert!(
+                (self.tracked[d as usize] || self.through[d as usize]) && d as usize != NZCV
+            );
             self.set_reg(d as usize, v);
         }
     }
