@@ -34,7 +34,7 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
-use crate::ir::{BinOp, Block, Helper, Op, OpKind, Reg, Temp, TrapKind, UnOp, Width};
+use crate::ir::{BinOp, Block, BranchKind, Helper, Op, OpKind, Reg, Temp, TrapKind, UnOp, Width};
 use crate::state::CpuState;
 
 mod fp;
@@ -691,6 +691,9 @@ struct Flow {
     used: u64,
     set: u64,
     succ: Vec<u64>,
+    /// The block ends in a computed call or return: its successors (return sites, profiled
+    /// targets) are entered with every register stored, and do not make loops.
+    stored: bool,
 }
 
 /// The [`Flow`] of every block of a region (`inside`: the pcs a branch may reach without
@@ -707,7 +710,7 @@ fn flows<E: Env>(
         if info.contains_key(&blk.pc) {
             continue;
         }
-        let (mut used, mut set, mut succ) = (0u64, 0u64, Vec::new());
+        let (mut used, mut set, mut succ, mut stored) = (0u64, 0u64, Vec::new(), false);
         for op in &blk.ops {
             match *op {
                 Op::Get { reg: Reg::X(n), .. } => used |= (1 << n) & !set,
@@ -724,7 +727,8 @@ fn flows<E: Env>(
                 Op::Branch {
                     taken, fallthrough, ..
                 } => succ.extend([taken, fallthrough]),
-                Op::JumpReg { .. } => {
+                Op::JumpReg { kind, .. } => {
+                    stored = kind != BranchKind::Jump;
                     if let Some(pc) = blk.last_insn_pc() {
                         succ.extend(env.indirect_targets(pc));
                     }
@@ -733,7 +737,15 @@ fn flows<E: Env>(
             }
         }
         succ.retain(|t| inside.contains(t));
-        info.insert(blk.pc, Flow { used, set, succ });
+        info.insert(
+            blk.pc,
+            Flow {
+                used,
+                set,
+                succ,
+                stored,
+            },
+        );
     }
     info
 }
@@ -764,8 +776,9 @@ fn read_before_set(flow: &HashMap<u64, Flow>, starts: &[u64]) -> u64 {
 
 /// Forward dataflow over the region's internal edges: per block, the join (`union` or
 /// intersection) over its predecessors of `in | set`, where the `starts` (entered from the
-/// dispatch) also receive `seed` and the `cut` edges contribute nothing (they store every
-/// stale register). Blocks nothing reaches keep the intersection's top (all).
+/// dispatch) also receive `seed`, and in a `union` the `cut` edges and those of
+/// [`Flow::stored`] blocks contribute nothing (they store every stale register). Blocks
+/// nothing reaches keep the intersection's top (all).
 fn forward(
     flow: &HashMap<u64, Flow>,
     starts: &[u64],
@@ -784,7 +797,7 @@ fn forward(
         for (pc, f) in flow {
             let out = at[pc] | f.set;
             for s in &f.succ {
-                if cut.contains(&(*pc, *s)) {
+                if cut.contains(&(*pc, *s)) || (union && f.stored) {
                     continue;
                 }
                 let cur = at.get_mut(s).expect("successors are region blocks");
@@ -810,9 +823,17 @@ fn forward(
 /// header).
 fn loops(flow: &HashMap<u64, Flow>, starts: &[u64]) -> (HashSet<(u64, u64)>, HashSet<u64>) {
     let mut preds: HashMap<u64, Vec<u64>> = HashMap::new();
-    for (pc, f) in flow {
-        for s in &f.succ {
-            preds.entry(*s).or_default().push(*pc);
+    fn succ(flow: &HashMap<u64, Flow>, b: u64) -> &[u64] {
+        let f = &flow[&b];
+        if f.stored {
+            &[]
+        } else {
+            &f.succ
+        }
+    }
+    for &pc in flow.keys() {
+        for s in succ(flow, pc) {
+            preds.entry(*s).or_default().push(pc);
         }
     }
     // Iterative DFS: (block, next successor index); `on` marks the stack.
@@ -825,7 +846,7 @@ fn loops(flow: &HashMap<u64, Flow>, starts: &[u64]) -> (HashSet<(u64, u64)>, Has
         on.insert(s);
         let mut stack = vec![(s, 0usize)];
         while let Some(&mut (b, ref mut i)) = stack.last_mut() {
-            match flow[&b].succ.get(*i) {
+            match succ(flow, b).get(*i) {
                 Some(&n) => {
                     *i += 1;
                     if on.contains(&n) {
@@ -2081,6 +2102,12 @@ impl<E: Env> Lower<'_, '_, E> {
                         let k = self.iconst(types::I64, kind as u64);
                         self.call(Callee::ProfileIndirect, &[ctx, site, t, k]);
                     }
+                    if kind != BranchKind::Jump {
+                        // Calls and returns reach the region again only at return sites
+                        // and profiled targets, with the state stored ([`Flow::stored`]).
+                        self.store_dirty();
+                        self.dirty = [false; NREGS];
+                    }
                     self.smc_check_dynamic(t);
                     self.known_targets(t);
                     self.spill();
@@ -2244,7 +2271,13 @@ mod tests {
             .iter()
             .map(|&(pc, set, succ)| {
                 let succ = succ.to_vec();
-                (pc, Flow { used: 0, set, succ })
+                let flow = Flow {
+                    used: 0,
+                    set,
+                    succ,
+                    stored: false,
+                };
+                (pc, flow)
             })
             .collect()
     }
