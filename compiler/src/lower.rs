@@ -394,6 +394,9 @@ struct Lower<'a, 'f, E: Env> {
     blocks: HashMap<u64, ir::Block>,
     /// Blocks that branches may target without leaving (empty without loops).
     internal: HashMap<u64, ir::Block>,
+    /// Per dispatch entry and call or return target: the block that loads the registers it
+    /// needs from the CPU state, then jumps to it.
+    landing: HashMap<u64, ir::Block>,
     region_sig: ir::SigRef,
     callee_sigs: HashMap<Callee, ir::SigRef>,
     // Per IR block:
@@ -553,37 +556,69 @@ pub fn lower_region<E: Env>(
     // holds them across a loop (a load from the state is as cheap as a reload from a spill,
     // and a whole-function region would otherwise spill its loop counters instead).
     let flow = flows(region.blocks, &inside, env, has_fma);
-    let starts: Vec<u64> = std::iter::once(region.blocks[0].pc)
-        .chain(entries.iter().copied())
+    // Where the region is entered with every register in the CPU state: its first block,
+    // the dispatch entries and the targets of calls and returns ([`Flow::stored`]). Each
+    // entry loads only the registers it needs (`need`), so values do not stay live across
+    // calls and returns (a whole-function region would otherwise carry every register
+    // through its recursive calls and return sites).
+    let first_pc = region.blocks[0].pc;
+    let mut landings: Vec<u64> = entries
+        .iter()
+        .copied()
+        .chain(
+            flow.values()
+                .filter(|f| f.stored)
+                .flat_map(|f| f.succ.iter().copied()),
+        )
         .collect();
-    let mut entry_reads = read_before_set(&flow, &starts);
+    landings.sort_unstable();
+    landings.dedup();
+    let starts: Vec<u64> = std::iter::once(first_pc)
+        .chain(landings.iter().copied().filter(|&pc| pc != first_pc))
+        .collect();
+    let live = read_before_set(&flow);
     let (loop_entries, in_loop) = loops(&flow, &starts);
     let set_in_loops = in_loop.iter().fold(0, |m, pc| m | flow[pc].set);
-    let mut through = [false; NREGS];
+    let through_mask = (0..32)
+        .filter(|&r| region.loops && written[r] && set_in_loops & (1 << r) == 0)
+        .fold(0u64, |m, r| m | 1 << r);
+    let through: [bool; NREGS] = std::array::from_fn(|r| through_mask & (1 << r) != 0);
     for r in 0..32 {
-        through[r] = region.loops && written[r] && set_in_loops & (1 << r) == 0;
         written[r] &= !through[r];
     }
-    let stale = forward(&flow, &starts, 0, true, &loop_entries);
-    let defined = forward(&flow, &starts, entry_reads, false, &HashSet::new());
-    let through_mask = (0..32)
-        .filter(|&r| through[r])
-        .fold(0u64, |m, r| m | 1 << r);
-    let stale: HashMap<u64, u64> = stale
+    let seeds = |f: &dyn Fn(u64) -> u64| -> HashMap<u64, u64> {
+        starts.iter().map(|&pc| (pc, f(pc))).collect()
+    };
+    let stale: HashMap<u64, u64> = forward(&flow, &seeds(&|_| 0), true, &loop_entries)
         .into_iter()
         .map(|(pc, s)| (pc, s & !through_mask))
         .collect();
-    for (pc, s) in &stale {
-        entry_reads |= s & !defined[pc];
+    let mut need = seeds(&|pc| live[&pc]);
+    let defined = forward(&flow, &need, false, &HashSet::new());
+    // A register stale where some path has not set it is stored from its variable: every
+    // entry loads it.
+    let missing = stale.iter().fold(0, |m, (pc, s)| m | (s & !defined[pc]));
+    for n in need.values_mut() {
+        *n |= missing;
     }
     for r in 0..NREGS {
         // NZCV always goes through its variable (lazy flags).
         tracked[r] = written[r] || (r == NZCV && tracked[r]);
-        if tracked[r] && (r == NZCV || entry_reads & (1 << r) != 0) {
+    }
+    let load_needed = |b: &mut FunctionBuilder, need: u64| {
+        for r in (0..32).filter(|&r| tracked[r] && need & (1 << r) != 0) {
             let cpu = b.ins().get_pinned_reg(types::I64);
             let v = b.ins().load(types::I64, state_flags(), cpu, reg_offset(r));
             b.def_var(vars[r], v);
         }
+    };
+    load_needed(&mut b, need[&first_pc]);
+    if tracked[NZCV] {
+        let cpu = b.ins().get_pinned_reg(types::I64);
+        let v = b
+            .ins()
+            .load(types::I64, state_flags(), cpu, reg_offset(NZCV));
+        b.def_var(vars[NZCV], v);
     }
     let fpmode = uses_fpmode.then(|| {
         let var = b.declare_var(types::I64);
@@ -597,7 +632,7 @@ pub fn lower_region<E: Env>(
     for blk in region.blocks {
         blocks.entry(blk.pc).or_insert_with(|| b.create_block());
     }
-    let first = blocks[&region.blocks[0].pc];
+    let first = blocks[&first_pc];
     // Without loops only the entry is reachable by a jump from inside (from the function
     // entry); branches to any region address leave the translation.
     let internal_blocks = if region.loops {
@@ -605,6 +640,8 @@ pub fn lower_region<E: Env>(
     } else {
         HashMap::new()
     };
+    let landing: HashMap<u64, ir::Block> =
+        landings.iter().map(|&pc| (pc, b.create_block())).collect();
     if entries.is_empty() {
         b.ins().jump(first, &[]);
     } else {
@@ -617,9 +654,14 @@ pub fn lower_region<E: Env>(
         );
         let mut sw = cranelift_frontend::Switch::new();
         for e in &entries {
-            sw.set_entry(*e as u128, blocks[e]);
+            sw.set_entry(*e as u128, landing[e]);
         }
         sw.emit(&mut b, pc, first);
+    }
+    for pc in &landings {
+        b.switch_to_block(landing[pc]);
+        load_needed(&mut b, need[pc]);
+        b.ins().jump(blocks[pc], &[]);
     }
 
     let mut l = Lower {
@@ -638,6 +680,7 @@ pub fn lower_region<E: Env>(
         block_pc: 0,
         blocks,
         internal: internal_blocks,
+        landing,
         region_sig,
         callee_sigs: HashMap::new(),
         temps: Vec::new(),
@@ -691,8 +734,9 @@ struct Flow {
     used: u64,
     set: u64,
     succ: Vec<u64>,
-    /// The block ends in a computed call or return: its successors (return sites, profiled
-    /// targets) are entered with every register stored, and do not make loops.
+    /// The block ends in a call or return: its successors (the callee, return sites,
+    /// profiled targets) are entered with every register stored, load again what they
+    /// need, and do not make loops.
     stored: bool,
 }
 
@@ -723,7 +767,10 @@ fn flows<E: Env>(
                         }
                     }
                 }
-                Op::Jump { target, .. } => succ.push(target),
+                Op::Jump { target, kind } => {
+                    stored = kind != BranchKind::Jump;
+                    succ.push(target);
+                }
                 Op::Branch {
                     taken, fallthrough, ..
                 } => succ.extend([taken, fallthrough]),
@@ -750,14 +797,18 @@ fn flows<E: Env>(
     info
 }
 
-/// The X registers (bit r) some path through the region from its first block or one of
-/// `entries` reads before setting them: the ones its entry must load.
-fn read_before_set(flow: &HashMap<u64, Flow>, starts: &[u64]) -> u64 {
+/// Per block, the X registers (bit r) some path from it reads before setting them, up to
+/// the [`Flow::stored`] edges (their targets load what they need again).
+fn read_before_set(flow: &HashMap<u64, Flow>) -> HashMap<u64, u64> {
     let mut live: HashMap<u64, u64> = flow.keys().map(|&pc| (pc, 0)).collect();
     loop {
         let mut changed = false;
         for (pc, f) in flow {
-            let out = f.succ.iter().fold(0, |m, s| m | live[s]);
+            let out = if f.stored {
+                0
+            } else {
+                f.succ.iter().fold(0, |m, s| m | live[s])
+            };
             let new = f.used | (out & !f.set);
             let cur = live.get_mut(pc).expect("every block has an entry");
             if new != *cur {
@@ -766,38 +817,35 @@ fn read_before_set(flow: &HashMap<u64, Flow>, starts: &[u64]) -> u64 {
             }
         }
         if !changed {
-            break;
+            return live;
         }
     }
-    starts
-        .iter()
-        .fold(0, |m, pc| m | live.get(pc).copied().unwrap_or(0))
 }
 
 /// Forward dataflow over the region's internal edges: per block, the join (`union` or
-/// intersection) over its predecessors of `in | set`, where the `starts` (entered from the
-/// dispatch) also receive `seed`, and in a `union` the `cut` edges and those of
-/// [`Flow::stored`] blocks contribute nothing (they store every stale register). Blocks
-/// nothing reaches keep the intersection's top (all).
+/// intersection) over its predecessors of `in | set`, where the starts (the keys of
+/// `seeds`, entered with the state stored) also receive their seed, and the `cut` edges
+/// and those of [`Flow::stored`] blocks contribute nothing. Blocks nothing reaches keep the
+/// intersection's top (all).
 fn forward(
     flow: &HashMap<u64, Flow>,
-    starts: &[u64],
-    seed: u64,
+    seeds: &HashMap<u64, u64>,
     union: bool,
     cut: &HashSet<(u64, u64)>,
 ) -> HashMap<u64, u64> {
     const ALL: u64 = (1 << 32) - 1;
     let top = if union { 0 } else { ALL };
     let mut at: HashMap<u64, u64> = flow.keys().map(|&pc| (pc, top)).collect();
-    for s in starts {
-        at.insert(*s, seed);
-    }
+    at.extend(seeds.iter().map(|(&pc, &s)| (pc, s)));
     loop {
         let mut changed = false;
         for (pc, f) in flow {
+            if f.stored {
+                continue;
+            }
             let out = at[pc] | f.set;
             for s in &f.succ {
-                if cut.contains(&(*pc, *s)) || (union && f.stored) {
+                if cut.contains(&(*pc, *s)) {
                     continue;
                 }
                 let cur = at.get_mut(s).expect("successors are region blocks");
@@ -1083,8 +1131,9 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// Dispatches an indirect branch to the known targets inside the region (a switch on
     /// `(t - base) rotr 2`: a misaligned address becomes a huge key and misses); the code
-    /// after it handles every other address.
-    fn known_targets(&mut self, t: Value) {
+    /// after it handles every other address. After a call or return (`stored`) the targets
+    /// are entered through their landing blocks.
+    fn known_targets(&mut self, t: Value, stored: bool) {
         let mut targets: Vec<u64> = self
             .env
             .indirect_targets(self.cur_pc)
@@ -1096,7 +1145,10 @@ impl<E: Env> Lower<'_, '_, E> {
         // The registers still dirty flow to the targets (or are stored on a loop entry).
         let known: Vec<(u64, ir::Block)> = targets
             .into_iter()
-            .map(|p| (p, self.target_block(p)))
+            .filter_map(|p| match stored {
+                true => self.landing.get(&p).map(|&l| (p, l)),
+                false => Some((p, self.target_block(p))),
+            })
             .collect();
         let Some(&(base, _)) = known.first() else {
             return;
@@ -2082,9 +2134,15 @@ impl<E: Env> Lower<'_, '_, E> {
                         self.call_helper(helper, insn);
                     }
                 }
-                Op::Jump { target, .. } => {
+                Op::Jump { target, kind } => {
                     self.smc_check(target);
                     match self.internal.get(&target) {
+                        Some(_) if kind != BranchKind::Jump => {
+                            // A call inside the region ([`Flow::stored`]).
+                            self.store_dirty();
+                            self.dirty = [false; NREGS];
+                            self.b.ins().jump(self.landing[&target], &[]);
+                        }
                         Some(&t) => {
                             if self.enters_loop(target) {
                                 self.store_dirty();
@@ -2109,7 +2167,7 @@ impl<E: Env> Lower<'_, '_, E> {
                         self.dirty = [false; NREGS];
                     }
                     self.smc_check_dynamic(t);
-                    self.known_targets(t);
+                    self.known_targets(t, kind != BranchKind::Jump);
                     self.spill();
                     self.set_pc(t);
                     self.indirect_exit(t);
@@ -2295,10 +2353,11 @@ mod tests {
         assert_eq!(cut, HashSet::from([(1, 2), (3, 2)]));
         assert_eq!(in_loop, HashSet::from([2, 3]));
         // Inside the inner loop only what it sets is stale; after it, also what 2 set.
-        let stale = forward(&g, &[1], 0, true, &cut);
+        let start = HashMap::from([(1, 0)]);
+        let stale = forward(&g, &start, true, &cut);
         assert_eq!((stale[&2], stale[&3], stale[&4]), (0b10, 0b10, 0b110));
         // Without the cuts, everything set on the way flows around the loops.
-        let all = forward(&g, &[1], 0, true, &HashSet::new());
+        let all = forward(&g, &start, true, &HashSet::new());
         assert_eq!(all[&2], 0b111);
     }
 
@@ -2306,10 +2365,28 @@ mod tests {
     fn registers_not_set_on_every_path_are_not_defined() {
         // 1 -> 2 | 3; 2 sets x0; 3 -> 4; 2 -> 4: x0 is stale at 4 but not always defined.
         let g = graph(&[(1, 0, &[2, 3]), (2, 0b1, &[4]), (3, 0, &[4]), (4, 0, &[])]);
-        let stale = forward(&g, &[1], 0, true, &HashSet::new());
-        let defined = forward(&g, &[1], 0b10, false, &HashSet::new());
+        let stale = forward(&g, &HashMap::from([(1, 0)]), true, &HashSet::new());
+        let defined = forward(&g, &HashMap::from([(1, 0b10)]), false, &HashSet::new());
         assert_eq!(stale[&4], 0b1);
         assert_eq!(defined[&4], 0b10);
         assert_eq!(defined[&2], 0b10);
+    }
+
+    #[test]
+    fn calls_end_liveness_and_carry_no_stale_registers() {
+        // 1 reads x1, sets x0, calls 2 (a region entry, as a recursive call's target is);
+        // 2 reads x2 and sets x3, then 3 -> 1 (a loop through the call).
+        let mut g = graph(&[(1, 0b1, &[2]), (2, 0b1000, &[3]), (3, 0, &[1])]);
+        let f = g.get_mut(&1).expect("block 1");
+        (f.used, f.stored) = (0b10, true);
+        g.get_mut(&2).expect("block 2").used = 0b100;
+        let live = read_before_set(&g);
+        // What 2 (and 3 -> 1 after it) reads is its own landing's to load, not 1's.
+        assert_eq!((live[&1], live[&2], live[&3]), (0b10, 0b110, 0b10));
+        let starts = HashMap::from([(1, 0), (2, 0)]);
+        let stale = forward(&g, &starts, true, &HashSet::new());
+        assert_eq!((stale[&2], stale[&3], stale[&1]), (0, 0b1000, 0b1000));
+        // A loop only through a call is no loop.
+        assert!(loops(&g, &[1, 2]).1.is_empty());
     }
 }
