@@ -1377,15 +1377,55 @@ impl<E: Env> Lower<'_, '_, E> {
         v
     }
 
-    /// The host address of guest `addr` (from the main path: see [`Self::ctx_const`]).
-    fn host_addr(&mut self, addr: Value) -> Value {
+    /// The host address of guest `addr` (from the main path: see [`Self::ctx_const`]). A
+    /// guest `x + (i << s)` (s = 1..=3, a scaled index) becomes `(base + x) + (i << s)`: the
+    /// host access then takes the scaled index in its address mode, and the sum the bound
+    /// check needs is off the access's critical path (a table lookup chained on the last one,
+    /// as in a CRC, is one add shorter).
+    fn host_addr(&mut self, addr: Value, split_index: bool) -> Value {
         let base = self.ctx_const(0);
-        self.b.ins().iadd(base, addr)
+        if !split_index {
+            return self.b.ins().iadd(base, addr);
+        }
+        let dfg = &self.b.func.dfg;
+        let def = |v: Value| match dfg.value_def(v) {
+            ir::ValueDef::Result(inst, 0) => Some(&dfg.insts[inst]),
+            _ => None,
+        };
+        let scaled = |v: Value| match def(v) {
+            Some(ir::InstructionData::Binary {
+                opcode: ir::Opcode::Ishl,
+                args: [_, amt],
+            }) => matches!(
+                def(*amt),
+                Some(ir::InstructionData::UnaryImm { opcode: ir::Opcode::Iconst, imm })
+                    if (1..=3).contains(&imm.bits())
+            ),
+            _ => false,
+        };
+        let split = match def(addr) {
+            Some(&ir::InstructionData::Binary {
+                opcode: ir::Opcode::Iadd,
+                args: [x, y],
+            }) if scaled(y) => Some((x, y)),
+            Some(&ir::InstructionData::Binary {
+                opcode: ir::Opcode::Iadd,
+                args: [x, y],
+            }) if scaled(x) => Some((y, x)),
+            _ => None,
+        };
+        match split {
+            Some((x, index)) => {
+                let t = self.b.ins().iadd(base, x);
+                self.b.ins().iadd(t, index)
+            }
+            None => self.b.ins().iadd(base, addr),
+        }
     }
 
     fn load(&mut self, addr: Value, size: u8) -> Value {
         let slow = self.check_load(addr, size);
-        let host = self.host_addr(addr);
+        let host = self.host_addr(addr, true);
         let f = self.load_flags();
         let v = match size {
             1 => self.b.ins().uload8(types::I64, f, host, 0),
@@ -1446,7 +1486,7 @@ impl<E: Env> Lower<'_, '_, E> {
     fn store(&mut self, addr: Value, val: Value, size: u8) {
         let slow = self.check_access(addr, size, true);
         let join = self.b.create_block();
-        let host = self.host_addr(addr);
+        let host = self.host_addr(addr, false);
         match size {
             1 => self.b.ins().istore8(mem_flags(), val, host, 0),
             2 => self.b.ins().istore16(mem_flags(), val, host, 0),
@@ -1466,7 +1506,7 @@ impl<E: Env> Lower<'_, '_, E> {
     /// full 128-bit register goes to the CPU state.
     fn load_vec(&mut self, reg: u8, addr: Value, size: u8) {
         let slow = self.check_load(addr, size);
-        let host = self.host_addr(addr);
+        let host = self.host_addr(addr, true);
         let off = vreg_offset(reg);
         let f = self.load_flags();
         let bit = 1u32 << reg;
@@ -1529,7 +1569,7 @@ impl<E: Env> Lower<'_, '_, E> {
     fn store_vec(&mut self, reg: u8, addr: Value, size: u8) {
         let slow = self.check_access(addr, size, true);
         let join = self.b.create_block();
-        let host = self.host_addr(addr);
+        let host = self.host_addr(addr, false);
         let off = vreg_offset(reg);
         let cached = self.vcached_bits(reg);
         let lo = match cached {
