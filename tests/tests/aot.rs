@@ -248,6 +248,18 @@ fn bad_images_are_refused() {
         "{text}"
     );
     assert!(text.contains("; import vmc_rt_"), "{text}");
+    // Every guest instruction of the region is listed (its ranges span many blocks).
+    let listed = text
+        .lines()
+        .skip_while(|l| !l.starts_with("--- guest"))
+        .take_while(|l| !l.starts_with("--- host"))
+        .filter(|l| l.starts_with("  0x"))
+        .count();
+    assert_eq!(
+        listed as u32,
+        biggest.expect("regions").guest_insns,
+        "{text}"
+    );
     let run = |bytes: &[u8], name: &str| -> Outcome {
         let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();

@@ -541,11 +541,21 @@ fn disasm(path: &Path, pc: u64) -> Result<()> {
         region.ranges.len()
     );
     println!("--- guest (AArch64) ---");
-    for b in &disc.blocks {
-        let g = b.guest_range();
-        if !region.ranges.contains(&(g.start, g.end)) {
-            continue;
-        }
+    // The region's ranges cover whole runs of blocks (a function is one range).
+    let mut blocks: Vec<_> = disc
+        .blocks
+        .iter()
+        .filter(|b| {
+            let g = b.guest_range();
+            region
+                .ranges
+                .iter()
+                .any(|&(s, e)| s <= g.start && g.end <= e)
+        })
+        .collect();
+    blocks.sort_by_key(|b| b.pc);
+    blocks.dedup_by_key(|b| b.pc);
+    for b in blocks {
         println!("{:#x}:", b.pc);
         for op in &b.ops {
             if let Op::Insn { pc, insn } = op {
