@@ -586,14 +586,12 @@ pub fn lower_region<E: Env>(
     for r in 0..32 {
         written[r] &= !through[r];
     }
-    let seeds = |f: &dyn Fn(u64) -> u64| -> HashMap<u64, u64> {
-        starts.iter().map(|&pc| (pc, f(pc))).collect()
-    };
-    let stale: HashMap<u64, u64> = forward(&flow, &seeds(&|_| 0), true, &loop_entries)
+    let clean: HashMap<u64, u64> = starts.iter().map(|&pc| (pc, 0)).collect();
+    let stale: HashMap<u64, u64> = forward(&flow, &clean, true, &loop_entries)
         .into_iter()
         .map(|(pc, s)| (pc, s & !through_mask))
         .collect();
-    let mut need = seeds(&|pc| live[&pc]);
+    let mut need: HashMap<u64, u64> = starts.iter().map(|&pc| (pc, live[&pc])).collect();
     let defined = forward(&flow, &need, false, &HashSet::new());
     // A register stale where some path has not set it is stored from its variable: every
     // entry loads it.
@@ -606,20 +604,15 @@ pub fn lower_region<E: Env>(
         tracked[r] = written[r] || (r == NZCV && tracked[r]);
     }
     let load_needed = |b: &mut FunctionBuilder, need: u64| {
-        for r in (0..32).filter(|&r| tracked[r] && need & (1 << r) != 0) {
+        for r in (0..NREGS).filter(|&r| tracked[r] && need & (1 << r) != 0) {
             let cpu = b.ins().get_pinned_reg(types::I64);
             let v = b.ins().load(types::I64, state_flags(), cpu, reg_offset(r));
             b.def_var(vars[r], v);
         }
     };
-    load_needed(&mut b, need[&first_pc]);
-    if tracked[NZCV] {
-        let cpu = b.ins().get_pinned_reg(types::I64);
-        let v = b
-            .ins()
-            .load(types::I64, state_flags(), cpu, reg_offset(NZCV));
-        b.def_var(vars[NZCV], v);
-    }
+    // The flags start from the state at the first block and flow from there (landing
+    // blocks keep them: calls and returns do not store them).
+    load_needed(&mut b, need[&first_pc] | 1 << NZCV);
     let fpmode = uses_fpmode.then(|| {
         let var = b.declare_var(types::I64);
         let cpu = b.ins().get_pinned_reg(types::I64);
@@ -740,6 +733,17 @@ struct Flow {
     stored: bool,
 }
 
+impl Flow {
+    /// The successors its registers flow to (none after a call or return).
+    fn carried(&self) -> &[u64] {
+        if self.stored {
+            &[]
+        } else {
+            &self.succ
+        }
+    }
+}
+
 /// The [`Flow`] of every block of a region (`inside`: the pcs a branch may reach without
 /// leaving).
 fn flows<E: Env>(
@@ -804,11 +808,7 @@ fn read_before_set(flow: &HashMap<u64, Flow>) -> HashMap<u64, u64> {
     loop {
         let mut changed = false;
         for (pc, f) in flow {
-            let out = if f.stored {
-                0
-            } else {
-                f.succ.iter().fold(0, |m, s| m | live[s])
-            };
+            let out = f.carried().iter().fold(0, |m, s| m | live[s]);
             let new = f.used | (out & !f.set);
             let cur = live.get_mut(pc).expect("every block has an entry");
             if new != *cur {
@@ -840,11 +840,8 @@ fn forward(
     loop {
         let mut changed = false;
         for (pc, f) in flow {
-            if f.stored {
-                continue;
-            }
             let out = at[pc] | f.set;
-            for s in &f.succ {
+            for s in f.carried() {
                 if cut.contains(&(*pc, *s)) {
                     continue;
                 }
@@ -871,16 +868,8 @@ fn forward(
 /// header).
 fn loops(flow: &HashMap<u64, Flow>, starts: &[u64]) -> (HashSet<(u64, u64)>, HashSet<u64>) {
     let mut preds: HashMap<u64, Vec<u64>> = HashMap::new();
-    fn succ(flow: &HashMap<u64, Flow>, b: u64) -> &[u64] {
-        let f = &flow[&b];
-        if f.stored {
-            &[]
-        } else {
-            &f.succ
-        }
-    }
-    for &pc in flow.keys() {
-        for s in succ(flow, pc) {
+    for (&pc, f) in flow {
+        for s in f.carried() {
             preds.entry(*s).or_default().push(pc);
         }
     }
@@ -894,7 +883,7 @@ fn loops(flow: &HashMap<u64, Flow>, starts: &[u64]) -> (HashSet<(u64, u64)>, Has
         on.insert(s);
         let mut stack = vec![(s, 0usize)];
         while let Some(&mut (b, ref mut i)) = stack.last_mut() {
-            match succ(flow, b).get(*i) {
+            match flow[&b].carried().get(*i) {
                 Some(&n) => {
                     *i += 1;
                     if on.contains(&n) {
@@ -1038,6 +1027,13 @@ impl<E: Env> Lower<'_, '_, E> {
     fn store_dirty(&mut self) {
         self.store_regs(self.dirty_mask());
         self.store_vdirty();
+    }
+
+    /// Stores the dirty registers and forgets them: what follows is entered with the state
+    /// stored (a call or return, [`Flow::stored`]).
+    fn flush(&mut self) {
+        self.store_dirty();
+        self.dirty = [false; NREGS];
     }
 
     fn dirty_mask(&self) -> u64 {
@@ -1407,11 +1403,7 @@ impl<E: Env> Lower<'_, '_, E> {
             Some(&ir::InstructionData::Binary {
                 opcode: ir::Opcode::Iadd,
                 args: [x, y],
-            }) if scaled(y) => Some((x, y)),
-            Some(&ir::InstructionData::Binary {
-                opcode: ir::Opcode::Iadd,
-                args: [x, y],
-            }) if scaled(x) => Some((y, x)),
+            }) => [(x, y), (y, x)].into_iter().find(|&(_, i)| scaled(i)),
             _ => None,
         };
         match split {
@@ -2179,8 +2171,7 @@ impl<E: Env> Lower<'_, '_, E> {
                     match self.internal.get(&target) {
                         Some(_) if kind != BranchKind::Jump => {
                             // A call inside the region ([`Flow::stored`]).
-                            self.store_dirty();
-                            self.dirty = [false; NREGS];
+                            self.flush();
                             self.b.ins().jump(self.landing[&target], &[]);
                         }
                         Some(&t) => {
@@ -2203,8 +2194,7 @@ impl<E: Env> Lower<'_, '_, E> {
                     if kind != BranchKind::Jump {
                         // Calls and returns reach the region again only at return sites
                         // and profiled targets, with the state stored ([`Flow::stored`]).
-                        self.store_dirty();
-                        self.dirty = [false; NREGS];
+                        self.flush();
                     }
                     self.smc_check_dynamic(t);
                     self.known_targets(t, kind != BranchKind::Jump);
