@@ -1502,10 +1502,16 @@ impl<E: Env> Lower<'_, '_, E> {
         let off = vreg_offset(reg);
         let f = self.load_flags();
         let bit = 1u32 << reg;
-        let lo = match size {
-            1 => self.b.ins().uload8(types::I64, f, host, 0),
-            2 => self.b.ins().uload16(types::I64, f, host, 0),
-            4 => self.b.ins().uload32(f, host, 0),
+        // A 4- or 8-byte load goes straight to a float register: FP code is what reads it.
+        let prec = match size {
+            4 => Some(fp::Prec::S),
+            8 => Some(fp::Prec::D),
+            _ => None,
+        };
+        let lo = match (size, prec) {
+            (_, Some(p)) => self.b.ins().load(p.float(), f, host, 0),
+            (1, _) => self.b.ins().uload8(types::I64, f, host, 0),
+            (2, _) => self.b.ins().uload16(types::I64, f, host, 0),
             _ => self.b.ins().load(types::I64, f, host, 0),
         };
         let scalar = size < 16;
@@ -1532,22 +1538,27 @@ impl<E: Env> Lower<'_, '_, E> {
                 self.b.ins().brif(status, fault, &[], cont, &[]);
                 self.b.switch_to_block(cont);
                 // The runtime wrote the whole register to the state.
+                let ty = prec.map_or(types::I64, |p| p.float());
                 let args: Vec<ir::BlockArg> = if scalar {
-                    vec![self.load_state(off as usize).into()]
+                    let cpu = self.cpu();
+                    vec![self.b.ins().load(ty, state_flags(), cpu, off).into()]
                 } else {
                     vec![]
                 };
                 self.b.ins().jump(join, &args);
                 self.b.switch_to_block(join);
                 if scalar {
-                    self.b.append_block_param(join, types::I64)
+                    self.b.append_block_param(join, ty)
                 } else {
                     lo
                 }
             }
         };
         if scalar {
-            self.vcache[reg as usize] = Some(fp::VCached::Bits(value));
+            self.vcache[reg as usize] = Some(match prec {
+                Some(p) => fp::VCached::Float(p, value),
+                None => fp::VCached::Bits(value),
+            });
             self.vdirty |= bit;
         } else {
             self.vcache[reg as usize] = None;
@@ -1563,16 +1574,30 @@ impl<E: Env> Lower<'_, '_, E> {
         let join = self.b.create_block();
         let host = self.host_addr(addr, false);
         let off = vreg_offset(reg);
-        let cached = self.vcached_bits(reg);
-        let lo = match cached {
-            Some(v) => v,
-            None => self.load_state(off as usize),
+        // A float of the store's size is stored as it is (no move to a general register).
+        let float = match self.vcache[reg as usize] {
+            Some(fp::VCached::Float(p, v)) if p.bytes() == size => Some(v),
+            _ => None,
         };
-        match size {
-            1 => self.b.ins().istore8(mem_flags(), lo, host, 0),
-            2 => self.b.ins().istore16(mem_flags(), lo, host, 0),
-            4 => self.b.ins().istore32(mem_flags(), lo, host, 0),
-            _ => self.b.ins().store(mem_flags(), lo, host, 0),
+        let cached = match float {
+            Some(v) => {
+                self.b.ins().store(mem_flags(), v, host, 0);
+                Some(v)
+            }
+            None => {
+                let cached = self.vcached_bits(reg);
+                let lo = match cached {
+                    Some(v) => v,
+                    None => self.load_state(off as usize),
+                };
+                match size {
+                    1 => self.b.ins().istore8(mem_flags(), lo, host, 0),
+                    2 => self.b.ins().istore16(mem_flags(), lo, host, 0),
+                    4 => self.b.ins().istore32(mem_flags(), lo, host, 0),
+                    _ => self.b.ins().store(mem_flags(), lo, host, 0),
+                };
+                cached
+            }
         };
         if size == 16 {
             // A cached register is a scalar: its upper half is zero.

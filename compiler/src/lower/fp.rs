@@ -77,7 +77,14 @@ impl Prec {
             _ => None,
         }
     }
-    fn float(self) -> Type {
+    /// Size in bytes.
+    pub(super) fn bytes(self) -> u8 {
+        match self {
+            Prec::S => 4,
+            Prec::D => 8,
+        }
+    }
+    pub(super) fn float(self) -> Type {
         match self {
             Prec::S => types::F32,
             Prec::D => types::F64,
@@ -824,10 +831,14 @@ impl<E: Env> Lower<'_, '_, E> {
     /// Stores cached V[r] to the CPU state (its upper half zero). It stays dirty: the caller
     /// may be on a side path.
     pub(super) fn store_vreg(&mut self, r: u8) {
-        let v = self
-            .vcached_bits(r)
-            .expect("a dirty V register is in the cache");
         let off = vreg_offset(r);
+        let v = match self.vcache[r as usize] {
+            // A double as it is (no move to a general register).
+            Some(VCached::Float(Prec::D, v)) => v,
+            _ => self
+                .vcached_bits(r)
+                .expect("a dirty V register is in the cache"),
+        };
         let zero = self.b.ins().iconst(types::I64, 0);
         let cpu = self.cpu();
         self.b.ins().store(state_flags(), v, cpu, off);
