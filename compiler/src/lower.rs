@@ -434,6 +434,17 @@ struct Lower<'a, 'f, E: Env> {
     /// (terminators, exits, fault paths, helper calls), so a loop of scalar FP keeps its
     /// values in host registers instead of storing and reloading them per instruction.
     vdirty: u32,
+    /// V registers a region with loops keeps in variables across its blocks (only used as
+    /// scalars: [`fp::promoted_vregs`]), and those it writes; their variables (the low 64
+    /// bits as f64). A block starts with them in the V cache, dirty where written; its
+    /// terminator passes them on instead of storing them.
+    vpromoted: u32,
+    vwritten: u32,
+    vvars: [Variable; 32],
+    /// Promoted V registers whose upper half is already zero in the state at this point of
+    /// the block (on every path: `vzeroed_in` per block, then its writes).
+    vzeroed: u32,
+    vzeroed_in: HashMap<u64, u64>,
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -519,6 +530,12 @@ pub fn lower_region<E: Env>(
     }
 
     let has_fma = isa.has_native_fma();
+    let (vpromoted, vwritten) = if region.loops {
+        fp::promoted_vregs(region.blocks)
+    } else {
+        (0, 0)
+    };
+    let vvars: [Variable; 32] = std::array::from_fn(|_| b.declare_var(types::F64));
     // Which registers the region reads or writes.
     let mut tracked = [false; NREGS];
     let mut written = [false; NREGS];
@@ -593,6 +610,9 @@ pub fn lower_region<E: Env>(
         .collect();
     let mut need: HashMap<u64, u64> = starts.iter().map(|&pc| (pc, live[&pc])).collect();
     let defined = forward(&flow, &need, false, &HashSet::new());
+    // Promoted V registers whose upper half is zero in the state on every path to a block
+    // (written since the last start: calls may leave anything there).
+    let vzeroed_in = forward_by(&flow, &clean, false, &HashSet::new(), |f| f.vset);
     // A register stale where some path has not set it is stored from its variable: every
     // entry loads it.
     let missing = stale.iter().fold(0, |m, (pc, s)| m | (s & !defined[pc]));
@@ -608,6 +628,12 @@ pub fn lower_region<E: Env>(
             let cpu = b.ins().get_pinned_reg(types::I64);
             let v = b.ins().load(types::I64, state_flags(), cpu, reg_offset(r));
             b.def_var(vars[r], v);
+        }
+        // Every entry loads the promoted V registers (calls may change any).
+        for r in (0..32u8).filter(|r| vpromoted & (1 << r) != 0) {
+            let cpu = b.ins().get_pinned_reg(types::I64);
+            let v = b.ins().load(types::F64, state_flags(), cpu, vreg_offset(r));
+            b.def_var(vvars[r as usize], v);
         }
     };
     // The flags start from the state at the first block and flow from there (landing
@@ -696,6 +722,11 @@ pub fn lower_region<E: Env>(
         fpmode,
         vcache: [None; 32],
         vdirty: 0,
+        vpromoted,
+        vwritten,
+        vvars,
+        vzeroed: 0,
+        vzeroed_in,
     };
     let mut done = HashSet::new();
     for blk in region.blocks {
@@ -726,6 +757,8 @@ pub fn lower_region<E: Env>(
 struct Flow {
     used: u64,
     set: u64,
+    /// The V registers it surely writes as scalars (their upper halves are zero after it).
+    vset: u64,
     succ: Vec<u64>,
     /// The block ends in a call or return: its successors (the callee, return sites,
     /// profiled targets) are entered with every register stored, load again what they
@@ -759,11 +792,16 @@ fn flows<E: Env>(
             continue;
         }
         let (mut used, mut set, mut succ, mut stored) = (0u64, 0u64, Vec::new(), false);
+        let mut vset = 0u64;
         for op in &blk.ops {
             match *op {
+                Op::LoadVec { reg, size, .. } if size <= 8 => vset |= 1 << reg,
                 Op::Get { reg: Reg::X(n), .. } => used |= (1 << n) & !set,
                 Op::Set { reg: Reg::X(n), .. } => set |= 1 << n,
                 Op::Call { helper, insn } => {
+                    if fp::scalar_fields(insn).is_some() && fp::writes_vd(insn) {
+                        vset |= 1 << (insn & 31);
+                    }
                     used |= ALL & !set;
                     if let (Some(x), _) = fp::writes(helper, insn, has_fma) {
                         if x < 31 {
@@ -793,6 +831,7 @@ fn flows<E: Env>(
             Flow {
                 used,
                 set,
+                vset,
                 succ,
                 stored,
             },
@@ -833,6 +872,17 @@ fn forward(
     union: bool,
     cut: &HashSet<(u64, u64)>,
 ) -> HashMap<u64, u64> {
+    forward_by(flow, seeds, union, cut, |f| f.set)
+}
+
+/// [`forward`] of another per-block mask (`set(flow)` in place of [`Flow::set`]).
+fn forward_by(
+    flow: &HashMap<u64, Flow>,
+    seeds: &HashMap<u64, u64>,
+    union: bool,
+    cut: &HashSet<(u64, u64)>,
+    set: fn(&Flow) -> u64,
+) -> HashMap<u64, u64> {
     const ALL: u64 = (1 << 32) - 1;
     let top = if union { 0 } else { ALL };
     let mut at: HashMap<u64, u64> = flow.keys().map(|&pc| (pc, top)).collect();
@@ -840,7 +890,7 @@ fn forward(
     loop {
         let mut changed = false;
         for (pc, f) in flow {
-            let out = at[pc] | f.set;
+            let out = at[pc] | set(f);
             for s in f.carried() {
                 if cut.contains(&(*pc, *s)) {
                     continue;
@@ -1555,6 +1605,7 @@ impl<E: Env> Lower<'_, '_, E> {
             }
         };
         if scalar {
+            self.zero_upper(reg);
             self.vcache[reg as usize] = Some(match prec {
                 Some(p) => fp::VCached::Float(p, value),
                 None => fp::VCached::Bits(value),
@@ -2056,8 +2107,7 @@ impl<E: Env> Lower<'_, '_, E> {
         self.fault_exit = None;
         self.store_pending = false;
         self.smc_reset();
-        self.vcache = [None; 32];
-        self.vdirty = 0;
+        self.start_block_vregs();
         let stale = self.stale.get(&blk.pc).copied().unwrap_or(0);
         self.dirty = std::array::from_fn(|r| r < 64 && stale & (1 << r) != 0);
         self.ctx_cache = [None; 2];
@@ -2077,9 +2127,9 @@ impl<E: Env> Lower<'_, '_, E> {
                     });
             }
             if op.kind() == OpKind::Terminator {
-                // Every way out of the block (and the next block) reads V from the state.
-                self.store_vdirty();
-                self.vdirty = 0;
+                // Every way out of the block (and the next block) reads V from the state,
+                // but for the promoted registers.
+                self.end_block_vregs();
             }
             match *op {
                 Op::Insn { pc, .. } => {
@@ -2339,6 +2389,10 @@ impl<E: Env> Lower<'_, '_, E> {
         let cont = self.b.create_block();
         self.b.ins().brif(status, fault, &[], cont, &[]);
         self.b.switch_to_block(cont);
+        if callee == Callee::Helper {
+            // (On the cold path of an inline op the caller restores the cache.)
+            self.reload_promoted();
+        }
         if helper.gpr {
             self.reload();
             self.ro_cache = [None; 32];
@@ -2387,6 +2441,7 @@ mod tests {
                 let flow = Flow {
                     used: 0,
                     set,
+                    vset: 0,
                     succ,
                     stored: false,
                 };

@@ -3,7 +3,8 @@
 //! Each case is a random A64 program: straight-line runs of random instructions (integer data
 //! processing with and without flags, conditional select/compare, loads and stores of every
 //! size and addressing mode into a data area, system register moves, a few LSE atomics, and a
-//! sprinkling of scalar FP and vector instructions and SIMD loads/stores), forward branches
+//! sprinkling of scalar FP and vector instructions and SIMD loads/stores; a third of the
+//! programs use scalar FP only, so their loops keep V registers in variables), forward branches
 //! of every kind (B.cond on every condition, CBZ/CBNZ, TBZ/TBNZ, B, BL, ADR + BR/BLR/RET)
 //! inside those runs, and small loops bounded by a counter register (backward CBNZ/B.cond).
 //! The program ends with `exit` (x8 = 93, `svc #0`). It is packed into a minimal static ELF
@@ -486,10 +487,20 @@ fn gen_ldst(r: &mut Rng) -> Option<u32> {
     })
 }
 
+thread_local! {
+    /// The program being generated uses scalar FP only (no vector instruction, no Q-register
+    /// load or store), so its loops keep V registers in variables across blocks.
+    static SCALAR_FP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn gen_fp(r: &mut Rng) -> Option<u32> {
     let (rd, rn, rm) = (r.b32(32), r.b32(32), r.b32(32));
     let ty = r.b32(2);
-    Some(match r.below(20) {
+    let k = r.below(20);
+    if SCALAR_FP.with(|s| s.get()) && (13..=18).contains(&k) {
+        return None;
+    }
+    Some(match k {
         // FMUL, FDIV, FADD, FSUB, FMAX, FMIN, FMAXNM, FMINNM, FNMUL.
         0..=3 => 0x1e20_0800 | ty << 22 | rm << 16 | r.b32(9) << 12 | rn << 5 | rd,
         // FCMP, FCMPE (register or with zero).
@@ -597,7 +608,12 @@ fn gen_simd_ldst(r: &mut Rng) -> u32 {
     let rn = base(r);
     let (rt, rt2) = (r.b32(32), r.b32(32));
     let l = r.b32(2);
-    match r.below(6) {
+    let k = if SCALAR_FP.with(|s| s.get()) {
+        1
+    } else {
+        r.below(6)
+    };
+    match k {
         // LDR/STR q (scaled 12-bit offset).
         0 => 0x3d80_0000 | l << 22 | r.b32(64) << 10 | rn << 5 | rt,
         // LDR/STR d, s.
@@ -794,6 +810,7 @@ fn gen_program(r: &mut Rng) -> Program {
         keep: Vec::new(),
         used_link_regs: Vec::new(),
     };
+    SCALAR_FP.with(|s| s.set(r.one_in(3)));
     let segments = 1 + r.below(4);
     let mut loops = 0;
     for _ in 0..segments {

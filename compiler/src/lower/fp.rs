@@ -803,6 +803,7 @@ impl<E: Env> Lower<'_, '_, E> {
     /// Writes a scalar (zero-extended i64 bits) to V[rd], clearing the rest of the register
     /// (in the V cache: the state gets it when the block writes its dirty registers back).
     fn store_vint(&mut self, rd: u8, v: Value) {
+        self.zero_upper(rd);
         self.vcache[rd as usize] = Some(VCached::Bits(v));
         self.vdirty |= 1 << rd;
     }
@@ -810,6 +811,7 @@ impl<E: Env> Lower<'_, '_, E> {
     /// Writes a float scalar to V[rd], clearing the rest of the register (see
     /// [`Self::store_vint`]).
     fn store_vf(&mut self, p: Prec, rd: u8, r: Value) {
+        self.zero_upper(rd);
         self.vcache[rd as usize] = Some(VCached::Float(p, r));
         self.vdirty |= 1 << rd;
     }
@@ -832,6 +834,13 @@ impl<E: Env> Lower<'_, '_, E> {
     /// may be on a side path.
     pub(super) fn store_vreg(&mut self, r: u8) {
         let off = vreg_offset(r);
+        if self.vpromoted & (1 << r) != 0 {
+            // Its upper half was zeroed where it was written ([`Self::zero_upper`]).
+            let v = self.vcached_f64(r);
+            let cpu = self.cpu();
+            self.b.ins().store(state_flags(), v, cpu, off);
+            return;
+        }
         let v = match self.vcache[r as usize] {
             // A double as it is (no move to a general register).
             Some(VCached::Float(Prec::D, v)) => v,
@@ -851,6 +860,70 @@ impl<E: Env> Lower<'_, '_, E> {
             if self.vdirty & (1 << r) != 0 {
                 self.store_vreg(r);
             }
+        }
+    }
+
+    /// The low 64 bits of cached V[r] as an f64 (the value of its region variable).
+    fn vcached_f64(&mut self, r: u8) -> Value {
+        match self.vcache[r as usize] {
+            Some(VCached::Float(Prec::D, v)) => v,
+            Some(_) => {
+                let bits = self.vcached_bits(r).expect("cached");
+                self.b.ins().bitcast(types::F64, state_flags(), bits)
+            }
+            None => self.load_vf_mem(Prec::D, r),
+        }
+    }
+
+    /// At a block's terminator: the promoted V registers ([`promoted_vregs`]) go to their
+    /// variables for the next block (they stay dirty for the exits); the others are stored.
+    pub(super) fn end_block_vregs(&mut self) {
+        for r in 0..32u8 {
+            let bit = 1u32 << r;
+            if self.vpromoted & bit != 0 {
+                let v = self.vcached_f64(r);
+                self.b.def_var(self.vvars[r as usize], v);
+                self.vcache[r as usize] = Some(VCached::Float(Prec::D, v));
+            } else if self.vdirty & bit != 0 {
+                self.store_vreg(r);
+            }
+        }
+        self.vdirty &= self.vpromoted;
+    }
+
+    /// At a block's start: the promoted V registers from their variables, dirty where the
+    /// region writes them.
+    pub(super) fn start_block_vregs(&mut self) {
+        self.vcache = [None; 32];
+        let promoted = self.vpromoted;
+        for r in (0..32u8).filter(|r| promoted & (1 << r) != 0) {
+            let v = self.b.use_var(self.vvars[r as usize]);
+            self.vcache[r as usize] = Some(VCached::Float(Prec::D, v));
+        }
+        self.vdirty = self.vpromoted & self.vwritten;
+        self.vzeroed = self.vzeroed_in.get(&self.block_pc).copied().unwrap_or(0) as u32;
+    }
+
+    /// After a helper call: the promoted V registers again from the CPU state (clean).
+    pub(super) fn reload_promoted(&mut self) {
+        let promoted = self.vpromoted;
+        for r in (0..32u8).filter(|r| promoted & (1 << r) != 0) {
+            let v = self.load_vf_mem(Prec::D, r);
+            self.vcache[r as usize] = Some(VCached::Float(Prec::D, v));
+        }
+    }
+
+    /// Before a scalar write of V[r]: a promoted register's write-back stores only its low
+    /// half, so its upper half is zeroed in the state here (once per block).
+    pub(super) fn zero_upper(&mut self, r: u8) {
+        let bit = 1u32 << r;
+        if self.vpromoted & bit != 0 && self.vzeroed & bit == 0 {
+            self.vzeroed |= bit;
+            let zero = self.b.ins().iconst(types::I64, 0);
+            let cpu = self.cpu();
+            self.b
+                .ins()
+                .store(state_flags(), zero, cpu, vreg_offset(r) + 8);
         }
     }
 
@@ -881,4 +954,86 @@ impl<E: Env> Lower<'_, '_, E> {
             self.set_reg(d as usize, v);
         }
     }
+}
+
+/// The V registers a region with loops keeps in variables across its blocks (bit r), and
+/// those of them it writes: the registers it only ever reads or writes as scalars (upper
+/// half zero after a write), through scalar loads and stores and the scalar FP
+/// instructions. None when some other SIMD&FP instruction (a vector one may touch any
+/// register's upper half) is in the region.
+pub(super) fn promoted_vregs(blocks: &[&crate::ir::Block]) -> (u32, u32) {
+    use crate::ir::Op;
+    let (mut touched, mut written, mut unsafe_) = (0u32, 0u32, 0u32);
+    for op in blocks.iter().flat_map(|b| b.ops.iter()) {
+        match *op {
+            Op::LoadVec { reg, size, .. } if size <= 8 => {
+                touched |= 1 << reg;
+                written |= 1 << reg;
+            }
+            Op::StoreVec { reg, size, .. } if size <= 8 => touched |= 1 << reg,
+            Op::LoadVec { reg, .. } | Op::StoreVec { reg, .. } => unsafe_ |= 1 << reg,
+            Op::Call { insn, .. } => match scalar_fields(insn) {
+                Some(fields) => {
+                    touched |= fields;
+                    written |= 1 << (insn & 31);
+                }
+                None if touches_v(insn) => return (0, 0),
+                None => {}
+            },
+            _ => {}
+        }
+    }
+    let promoted = touched & !unsafe_;
+    (promoted, written & promoted)
+}
+
+/// For a scalar FP instruction (FP data processing, conversions, compares, selects,
+/// immediates, FMADD & co.) or a 64-bit MOVI/MVNI/FMOV (vector immediate), the register
+/// fields it may name (Rd, Rn, Rm, Ra; a field that names an X register only costs a
+/// promotion).
+pub(super) fn scalar_fields(insn: u32) -> Option<u32> {
+    let group = (insn >> 24) & 0x1f;
+    // Ra only with three sources; Rm with two, compares and selects.
+    let at: &[u32] = if group == 0x1f {
+        &[0, 5, 10, 16]
+    } else if bit(insn, 21) && (bits(insn, 11, 10) != 0 || bits(insn, 13, 10) == 0b1000) {
+        &[0, 5, 16]
+    } else {
+        &[0, 5]
+    };
+    let fields = at.iter().fold(0u32, |m, &at| m | 1 << ((insn >> at) & 31));
+    let scalar_fp = !bit(insn, 30) && !bit(insn, 29) && (group == 0x1e || group == 0x1f);
+    // FMOV to or from the upper half of a D register (Vn.D[1]).
+    let fmov_top = insn >> 17 == 0x4f57;
+    // MOVI, MVNI, FMOV (vector, immediate) with Q = 0: 64 bits, upper half zeroed.
+    let imm64 = insn & 0xdff8_0400 == 0x0f00_0400;
+    if (scalar_fp && !fmov_top) || imm64 {
+        Some(fields | 1 << (insn & 31))
+    } else {
+        None
+    }
+}
+
+/// For an instruction [`scalar_fields`] accepts: whether it surely writes V[Rd] as a scalar
+/// (FP data processing with 1, 2 or 3 sources, immediates, selects, 64-bit vector
+/// immediates; conversions and compares are left out: they may write X registers or flags).
+pub(super) fn writes_vd(insn: u32) -> bool {
+    let group = (insn >> 24) & 0x1f;
+    if group == 0x1f || insn & 0xdff8_0400 == 0x0f00_0400 {
+        return true;
+    }
+    if !bit(insn, 21) {
+        return false;
+    }
+    match bits(insn, 11, 10) {
+        0b10 | 0b11 => true,
+        0b01 => false,
+        _ => bits(insn, 12, 10) == 0b100 || bits(insn, 14, 10) == 0b10000,
+    }
+}
+
+/// Whether an instruction (executed by a helper) may read or write V registers: SIMD&FP
+/// data processing and SIMD&FP loads and stores.
+fn touches_v(insn: u32) -> bool {
+    (insn >> 25) & 7 == 7 || (insn >> 25) & 5 == 4 && bit(insn, 26)
 }
