@@ -1588,16 +1588,15 @@ impl<E: Env> Lower<'_, '_, E> {
                 self.b.ins().brif(status, fault, &[], cont, &[]);
                 self.b.switch_to_block(cont);
                 // The runtime wrote the whole register to the state.
-                let ty = prec.map_or(types::I64, |p| p.float());
-                let args: Vec<ir::BlockArg> = if scalar {
-                    let cpu = self.cpu();
-                    vec![self.b.ins().load(ty, state_flags(), cpu, off).into()]
-                } else {
-                    vec![]
+                let args: Vec<ir::BlockArg> = match (scalar, prec) {
+                    (false, _) => vec![],
+                    (true, Some(p)) => vec![self.load_vf_mem(p, reg).into()],
+                    (true, None) => vec![self.load_state(off as usize).into()],
                 };
                 self.b.ins().jump(join, &args);
                 self.b.switch_to_block(join);
                 if scalar {
+                    let ty = prec.map_or(types::I64, |p| p.float());
                     self.b.append_block_param(join, ty)
                 } else {
                     lo
@@ -1605,12 +1604,10 @@ impl<E: Env> Lower<'_, '_, E> {
             }
         };
         if scalar {
-            self.zero_upper(reg);
-            self.vcache[reg as usize] = Some(match prec {
-                Some(p) => fp::VCached::Float(p, value),
-                None => fp::VCached::Bits(value),
-            });
-            self.vdirty |= bit;
+            match prec {
+                Some(p) => self.store_vf(p, reg, value),
+                None => self.store_vint(reg, value),
+            }
         } else {
             self.vcache[reg as usize] = None;
             self.vdirty &= !bit;
@@ -1630,10 +1627,11 @@ impl<E: Env> Lower<'_, '_, E> {
             Some(fp::VCached::Float(p, v)) if p.bytes() == size => Some(v),
             _ => None,
         };
+        // Whether the register is in the V cache (a scalar: its upper half is zero).
         let cached = match float {
             Some(v) => {
                 self.b.ins().store(mem_flags(), v, host, 0);
-                Some(v)
+                true
             }
             None => {
                 let cached = self.vcached_bits(reg);
@@ -1647,14 +1645,14 @@ impl<E: Env> Lower<'_, '_, E> {
                     4 => self.b.ins().istore32(mem_flags(), lo, host, 0),
                     _ => self.b.ins().store(mem_flags(), lo, host, 0),
                 };
-                cached
+                cached.is_some()
             }
         };
         if size == 16 {
-            // A cached register is a scalar: its upper half is zero.
-            let hi = match cached {
-                Some(_) => self.b.ins().iconst(types::I64, 0),
-                None => self.load_state(off as usize + 8),
+            let hi = if cached {
+                self.b.ins().iconst(types::I64, 0)
+            } else {
+                self.load_state(off as usize + 8)
             };
             self.b.ins().store(mem_flags(), hi, host, 8);
         }

@@ -769,7 +769,7 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     /// The low element of V[r] as a float, loaded from the CPU state.
-    fn load_vf_mem(&mut self, p: Prec, r: u8) -> Value {
+    pub(super) fn load_vf_mem(&mut self, p: Prec, r: u8) -> Value {
         let cpu = self.cpu();
         self.b
             .ins()
@@ -802,7 +802,7 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// Writes a scalar (zero-extended i64 bits) to V[rd], clearing the rest of the register
     /// (in the V cache: the state gets it when the block writes its dirty registers back).
-    fn store_vint(&mut self, rd: u8, v: Value) {
+    pub(super) fn store_vint(&mut self, rd: u8, v: Value) {
         self.zero_upper(rd);
         self.vcache[rd as usize] = Some(VCached::Bits(v));
         self.vdirty |= 1 << rd;
@@ -810,7 +810,7 @@ impl<E: Env> Lower<'_, '_, E> {
 
     /// Writes a float scalar to V[rd], clearing the rest of the register (see
     /// [`Self::store_vint`]).
-    fn store_vf(&mut self, p: Prec, rd: u8, r: Value) {
+    pub(super) fn store_vf(&mut self, p: Prec, rd: u8, r: Value) {
         self.zero_upper(rd);
         self.vcache[rd as usize] = Some(VCached::Float(p, r));
         self.vdirty |= 1 << rd;
