@@ -2133,7 +2133,9 @@ impl<E: Env> Lower<'_, '_, E> {
                 Op::Insn { pc, .. } => {
                     self.smc_check(pc);
                     self.cur_pc = pc;
-                    self.b.set_srcloc(ir::SourceLoc::new((pc - blk.pc) as u32));
+                    // The offset from the region's entry (VMC_JIT_DUMP's host-to-guest map).
+                    let at = pc.wrapping_sub(self.region_entry) as u32;
+                    self.b.set_srcloc(ir::SourceLoc::new(at));
                 }
                 Op::Const { dst, value } => {
                     let v = self.iconst(types::I64, value);

@@ -91,8 +91,11 @@ pub struct CacheStats {
     pub chain_links_broken: u64,
     /// Translations dropped because guest code changed or was unmapped.
     pub invalidations: u64,
-    /// Translations evicted because the code cache was full.
+    /// Translations evicted because the code cache was full (cold: not entered since their
+    /// code segment was last swept).
     pub evictions: u64,
+    /// Translations kept when their code segment was reused (moved, not recompiled).
+    pub evictions_survived: u64,
     /// Blocks promoted to the optimizing tier.
     pub tier_ups: u64,
     /// Regions Cranelift could not compile (left to the interpreter).
@@ -119,6 +122,10 @@ struct Entry {
     count: u32,
     /// Host code address, or 0.
     native: u64,
+    /// Bytes of host code at `native`.
+    size: u32,
+    /// Entered from the dispatcher (or installed) since its code segment was last swept.
+    recent: bool,
     tier: u8,
     opt_queued: bool,
     /// Guest ranges the native code covers (several blocks for an optimized region).
@@ -339,8 +346,13 @@ impl CodeCache {
         self.indirect.as_mut_ptr() as u64
     }
 
+    /// Index of `pc`'s entry in the indirect-branch table (direct-mapped).
+    fn indirect_index(pc: u64) -> usize {
+        2 * ((pc >> 2) % lower::INDIRECT_ENTRIES) as usize
+    }
+
     fn set_indirect(&mut self, pc: u64, code: u64) {
-        let i = 2 * ((pc >> 2) % lower::INDIRECT_ENTRIES) as usize;
+        let i = Self::indirect_index(pc);
         self.indirect[i] = pc;
         self.indirect[i + 1] = code;
     }
@@ -379,6 +391,8 @@ impl CodeCache {
                     block: Arc::new(block),
                     count: 0,
                     native: 0,
+                    size: 0,
+                    recent: false,
                     tier: 0,
                     opt_queued: false,
                     ranges,
@@ -465,6 +479,7 @@ impl CodeCache {
         if e.native != 0 {
             self.stats.jit_entries += 1;
             let (code, tier) = (e.native, e.tier);
+            self.entries[idx].recent = true;
             if tier == 2 {
                 self.set_indirect(pc, code);
             }
@@ -475,34 +490,121 @@ impl CodeCache {
         }
     }
 
-    /// Copies code into the cache, evicting everything when it is full.
+    /// Copies code into the cache; when the current code segment is full, sweeps the next
+    /// ones until it fits (see [`Self::sweep_next_segment`]). `None` if it can never fit.
     fn install_code(&mut self, bytes: &[u8], pc: u64) -> Option<u64> {
         let code = self.code.as_mut()?;
-        let a = match code.alloc(bytes) {
-            Some(a) => a,
-            None => {
-                self.evict_all();
-                self.code.as_mut()?.alloc(bytes)?
+        if bytes.len() > code.max_code() {
+            log::debug!(
+                "translation of {pc:#x} ({} bytes) exceeds a code-cache segment",
+                bytes.len()
+            );
+            return None;
+        }
+        // Each sweep clears the marks of what it keeps, so two rounds free a segment.
+        let mut sweeps = 2 * code.segments() + 1;
+        let a = loop {
+            if let Some(a) = self.code.as_mut()?.alloc(bytes) {
+                break a;
             }
+            if sweeps == 0 {
+                return None;
+            }
+            sweeps -= 1;
+            self.sweep_next_segment();
         };
         self.stats.host_code_bytes += bytes.len() as u64;
         perf_map_add(a, bytes.len(), pc);
         Some(a)
     }
 
-    /// Drops all host code (the code cache is full): every block returns to tier 0 and
-    /// re-warms. Safe because no translated code is running while the dispatcher runs.
-    fn evict_all(&mut self) {
-        for e in &mut self.entries {
-            if e.native != 0 {
+    /// Records that entry `idx` now runs `size` bytes of host code at `addr` (just
+    /// installed: it counts as recently entered).
+    fn set_native(&mut self, idx: usize, addr: u64, size: usize, tier: u8) {
+        let e = &mut self.entries[idx];
+        e.native = addr;
+        e.size = size as u32;
+        e.tier = tier;
+        e.recent = true;
+    }
+
+    /// Reuses the next segment of the code memory (the oldest): its translations entered
+    /// since the last sweep are moved to its start and kept, the others are dropped (their
+    /// blocks go back to tier 0 and re-warm); the chain slots and indirect-branch entries of
+    /// the optimized regions among them follow. Safe because no translated code runs while
+    /// the dispatcher runs.
+    fn sweep_next_segment(&mut self) {
+        let Some(code) = self.code.as_mut() else {
+            return;
+        };
+        let seg = code.next_segment();
+        let mut inside: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| seg.contains(&self.entries[i].native))
+            .collect();
+        inside.sort_by_key(|&i| self.entries[i].native);
+        let mut regions = Vec::new();
+        for i in inside {
+            let e = &mut self.entries[i];
+            let region = e.tier == 2;
+            let now = if std::mem::take(&mut e.recent) {
+                e.native = code.relocate(e.native, e.size as usize);
+                perf_map_add(e.native, e.size as usize, e.block.pc);
+                self.stats.evictions_survived += 1;
+                Some(e.native)
+            } else {
+                e.drop_native();
                 self.stats.evictions += 1;
+                None
+            };
+            if region {
+                regions.push((e.block.pc, now));
             }
-            e.drop_native();
         }
+        for (pc, now) in regions {
+            self.relink_region(pc, now);
+        }
+    }
+
+    /// Points the chain slot and the indirect-branch entry of the optimized region at `pc`
+    /// to its new code, or unlinks them when it was dropped (`None`).
+    fn relink_region(&mut self, pc: u64, code: Option<u64>) {
+        if let Some(s) = self.slot_of(pc) {
+            match code {
+                Some(c) => self.link_slot(s, c),
+                None if self.chain[s as usize] != 0 => {
+                    self.chain[s as usize] = 0;
+                    self.stats.chain_links_broken += 1;
+                }
+                None => {}
+            }
+        }
+        let i = Self::indirect_index(pc);
+        if self.indirect[i] == pc {
+            match code {
+                Some(c) => self.indirect[i + 1] = c,
+                None => {
+                    self.indirect[i] = u64::MAX;
+                    self.indirect[i + 1] = self.continue_stub;
+                }
+            }
+        }
+    }
+
+    /// Clears the chain and indirect-branch tables and links the optimized regions that
+    /// remain (and the live image regions) again.
+    fn relink(&mut self) {
         self.clear_chains();
-        self.generation += 1;
-        if let Some(c) = self.code.as_mut() {
-            c.reset();
+        let live: Vec<(u64, u64)> = self
+            .entries
+            .iter()
+            .filter(|e| e.tier == 2 && e.native != 0)
+            .map(|e| (e.block.pc, e.native))
+            .collect();
+        for (pc, code) in live {
+            if let Some(s) = self.slot_of(pc) {
+                self.link_slot(s, code);
+            }
+            self.set_indirect(pc, code);
         }
     }
 
@@ -581,12 +683,14 @@ impl CodeCache {
         match comp.compile(&[&block], &mut env) {
             Ok(c) => {
                 self.stats.baseline_compile_time += c.compile_time;
-                if let Some(addr) = self.install_code(&c.code, block.pc) {
-                    let e = &mut self.entries[idx];
-                    e.native = addr;
-                    e.tier = 1;
-                    self.stats.baseline_translations += 1;
-                    self.stats.baseline_guest_insns += block.guest_insns as u64;
+                match self.install_code(&c.code, block.pc) {
+                    Some(addr) => {
+                        self.set_native(idx, addr, c.code.len(), 1);
+                        self.stats.baseline_translations += 1;
+                        self.stats.baseline_guest_insns += block.guest_insns as u64;
+                    }
+                    // Too big for the code cache: stay in the interpreter.
+                    None => self.entries[idx].tier = 1,
                 }
             }
             Err(err) => {
@@ -747,14 +851,8 @@ impl CodeCache {
                 let Some(addr) = self.install_code(&c.code, done.pc) else {
                     return;
                 };
-                if done.generation != self.generation {
-                    // install_code evicted everything: this region's chain slots are stale too.
-                    return;
-                }
-                let e = &mut self.entries[idx];
-                e.native = addr;
-                e.tier = 2;
-                e.ranges = done.ranges;
+                self.set_native(idx, addr, c.code.len(), 2);
+                self.entries[idx].ranges = done.ranges;
                 self.stats.opt_translations += 1;
                 self.stats.opt_guest_insns += done.guest_insns;
                 self.stats.tier_ups += 1;
@@ -802,19 +900,7 @@ impl CodeCache {
         if dropped_native {
             // Chained code may jump into what was dropped: unlink everything, then relink
             // the optimized regions that remain.
-            self.clear_chains();
-            let live: Vec<(u64, u64)> = self
-                .entries
-                .iter()
-                .filter(|e| e.tier == 2 && e.native != 0)
-                .map(|e| (e.block.pc, e.native))
-                .collect();
-            for (pc, code) in live {
-                if let Some(s) = self.slot_of(pc) {
-                    self.link_slot(s, code);
-                }
-                self.set_indirect(pc, code);
-            }
+            self.relink();
         }
         self.stats.invalidations += removed as u64;
         removed

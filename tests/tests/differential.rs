@@ -141,3 +141,91 @@ fn differential_qemu_vs_vmrun() {
         panic!("{msg}");
     }
 }
+
+/// A code cache far smaller than the guests' hot code (`--code-cache-size 128K`, eager
+/// tiers): translations are swept out a segment at a time, the recently entered ones moved
+/// and kept, and every program still gives qemu's output; the statistics show both cold
+/// translations evicted and hot ones kept.
+#[test]
+fn small_code_cache_matches_qemu() {
+    let build = guest_build_dir();
+    let mut cases: Vec<GuestCase> = guest_cases(&build)
+        .into_iter()
+        .filter(|c| {
+            [
+                "crc32-O2",
+                "bytecode-O2",
+                "sort_search-O2",
+                "string_mem-O2",
+                "smc-O2",
+            ]
+            .iter()
+            .any(|p| c.label.starts_with(p))
+        })
+        .collect();
+    let (Some(qemu), Some(vmrun)) = (find_in_path("qemu-aarch64"), find_vmrun()) else {
+        say!("small code cache: SKIPPED: needs qemu-aarch64 and vmrun (tests/run.sh sets both up)");
+        return;
+    };
+    if cases.is_empty() {
+        say!(
+            "small code cache: SKIPPED: no guest binaries in {}",
+            build.display()
+        );
+        return;
+    }
+    retain_filtered(&mut cases);
+    let (mut evicted, mut kept) = (0, 0);
+    let mut failures = String::new();
+    for (i, c) in cases.iter().enumerate() {
+        let json =
+            std::env::temp_dir().join(format!("vmc-small-cache-{}-{i}.json", std::process::id()));
+        let args: Vec<String> = [
+            "--tier",
+            "auto",
+            "--baseline-threshold",
+            "1",
+            "--opt-threshold",
+            "2",
+            "--code-cache-size",
+            "128K",
+            "--stats-json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([json.display().to_string()])
+        .collect();
+        let reference = run_in_temp_dir(&qemu, &[], c, DEFAULT_TIMEOUT);
+        let tested = run_in_temp_dir(&vmrun, &args, c, DEFAULT_TIMEOUT);
+        let diff = compare(&reference, &tested);
+        let stats: serde_json::Value = std::fs::read_to_string(&json)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let _ = std::fs::remove_file(&json);
+        let jit = &stats["counters"]["jit"];
+        let (e, k) = (
+            jit["evictions"].as_u64().unwrap_or(0),
+            jit["evictions_survived"].as_u64().unwrap_or(0),
+        );
+        say!(
+            "  {} {:<40} evicted {e:>6} kept {k:>6}",
+            if diff.is_empty() { "ok  " } else { "FAIL" },
+            c.label
+        );
+        (evicted, kept) = (evicted + e, kept + k);
+        if !diff.is_empty() {
+            for d in &diff {
+                failures.push_str(&format!("{}: {d}\n", c.label));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "small code cache runs differ from qemu:\n{failures}"
+    );
+    assert!(
+        evicted > 0 && kept > 0,
+        "a 128K code cache should both evict and keep translations (evicted {evicted}, kept {kept})"
+    );
+}

@@ -337,7 +337,10 @@ fn report(
         );
         eprintln!("  tier-ups                  {:>14}", j.tier_ups);
         eprintln!("  invalidations             {:>14}", j.invalidations);
-        eprintln!("  evictions                 {:>14}", j.evictions);
+        eprintln!(
+            "  evictions / kept          {:>14} / {}",
+            j.evictions, j.evictions_survived
+        );
         eprintln!("  compile failures          {:>14}", j.compile_failures);
         eprintln!(
             "  blocks interpreted        {:>14} ({} guest insns)",

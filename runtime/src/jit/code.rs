@@ -1,18 +1,35 @@
 //! Executable memory for translated code: one memfd mapped twice, writable at one address
-//! and executable at another (never both at once), filled by a bump allocator.
+//! and executable at another (never both at once).
+//!
+//! After a reserved prefix (the entry trampoline) the memory is a ring of equal segments
+//! filled in turn by a bump allocator. When the current segment is full the cache moves to
+//! the next one, the oldest: before reusing it, the cache keeps the translations there that
+//! ran since the segment was last swept ([`CodeMemory::relocate`] packs them at its start:
+//! translated code is position-independent, it has no relocations) and drops the others.
+//! So a full cache evicts cold code a segment at a time instead of flushing everything.
 
 use std::io;
 
 use super::fault::CodeRange;
+
+/// Segments of the ring (fewer when the memory is small, see [`MIN_SEGMENT`]).
+const SEGMENTS: usize = 8;
+/// Smallest segment size in bytes.
+const MIN_SEGMENT: usize = 32 << 10;
 
 /// A fixed-size code buffer.
 pub struct CodeMemory {
     rw: *mut u8,
     rx: *const u8,
     size: usize,
+    /// Allocation point (an offset in the current segment).
     used: usize,
-    /// Bytes at the start that survive [`CodeMemory::reset`] (the entry trampoline).
+    /// Bytes at the start that are never reused (the entry trampoline).
     reserved: usize,
+    /// Segment size (0 until [`CodeMemory::reserve_current`] divides the rest).
+    segment: usize,
+    /// Index of the segment being filled.
+    current: usize,
     /// The executable mapping, declared to the host-fault handler.
     _range: CodeRange,
 }
@@ -77,42 +94,121 @@ impl CodeMemory {
                 size,
                 used: 0,
                 reserved: 0,
+                segment: 0,
+                current: 0,
                 _range: CodeRange::new(rx as u64, rx as u64 + size as u64),
             })
         }
     }
 
-    /// Copies `code` in; returns its executable address, or `None` when full.
+    /// Copies `code` in; returns its executable address, or `None` when the current
+    /// segment is full (see [`CodeMemory::next_segment`]).
     pub fn alloc(&mut self, code: &[u8]) -> Option<u64> {
         let start = (self.used + 15) & !15;
         let end = start.checked_add(code.len())?;
-        if end > self.size {
+        if end > self.segment_end() {
             return None;
         }
         // SAFETY: [start, end) lies inside the writable mapping.
         unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), self.rw.add(start), code.len()) };
         self.used = end;
-        // SAFETY: same offset inside the executable view of the same pages.
-        Some(unsafe { self.rx.add(start) } as u64)
+        Some(self.rx as u64 + start as u64)
     }
 
-    /// Keeps what is allocated so far across resets.
+    /// End offset of the current segment (the whole memory before the ring is set up).
+    fn segment_end(&self) -> usize {
+        if self.segment == 0 {
+            self.size
+        } else {
+            self.reserved + (self.current + 1) * self.segment
+        }
+    }
+
+    /// Keeps what is allocated so far for good and divides the rest into the ring.
     pub fn reserve_current(&mut self) {
-        self.reserved = self.used;
-    }
-
-    /// Forgets every allocation after the reserved prefix (all translations are dropped).
-    pub fn reset(&mut self) {
+        self.reserved = (self.used + 15) & !15;
+        let rest = self.size - self.reserved;
+        let n = (rest / MIN_SEGMENT).clamp(1, SEGMENTS);
+        self.segment = (rest / n) & !15;
+        self.current = 0;
         self.used = self.reserved;
     }
 
-    /// Bytes in use.
-    pub fn used(&self) -> usize {
-        self.used
+    /// Number of segments in the ring.
+    pub fn segments(&self) -> usize {
+        (self.size - self.reserved)
+            .checked_div(self.segment)
+            .unwrap_or(1)
     }
 
-    /// Capacity in bytes.
-    pub fn capacity(&self) -> usize {
-        self.size
+    /// Largest translation that fits (one segment).
+    pub fn max_code(&self) -> usize {
+        self.segment
+    }
+
+    /// Moves the allocation point to the start of the next segment of the ring and returns
+    /// that segment's executable address range: the caller must move out ([`Self::relocate`],
+    /// in ascending address order) or forget every translation in it before allocating.
+    pub fn next_segment(&mut self) -> std::ops::Range<u64> {
+        self.current = (self.current + 1) % self.segments();
+        let start = self.reserved + self.current * self.segment;
+        self.used = start;
+        let base = self.rx as u64;
+        base + start as u64..base + (start + self.segment) as u64
+    }
+
+    /// Moves `len` bytes of code at executable address `from`, in the segment just started,
+    /// to the allocation point (never after `from`: callers go in ascending address order);
+    /// returns the new executable address.
+    pub fn relocate(&mut self, from: u64, len: usize) -> u64 {
+        let to = (self.used + 15) & !15;
+        let src = (from - self.rx as u64) as usize;
+        assert!(
+            to <= src && src + len <= self.segment_end(),
+            "code relocation out of order"
+        );
+        // SAFETY: both ranges lie inside the writable mapping (checked above); `copy`
+        // allows the overlap of a move towards lower addresses.
+        unsafe { std::ptr::copy(self.rw.add(src), self.rw.add(to), len) };
+        self.used = to + len;
+        self.rx as u64 + to as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_of_segments_with_relocation() {
+        let mut m = CodeMemory::new(512 << 10).unwrap();
+        let t = m.alloc(&[0xc3; 40]).unwrap();
+        m.reserve_current();
+        assert_eq!(m.segments(), 8);
+        let seg = m.max_code();
+        assert!(seg >= MIN_SEGMENT - 16);
+        let a = m.alloc(&vec![1u8; seg / 2]).unwrap();
+        let b = m.alloc(&vec![2u8; seg / 4]).unwrap();
+        assert!(a > t && b > a);
+        // The first segment is full for another half segment: move on, round the ring.
+        assert!(m.alloc(&vec![3u8; seg / 2]).is_none());
+        for _ in 0..7 {
+            let r = m.next_segment();
+            assert!(!r.contains(&a));
+        }
+        let r = m.next_segment();
+        assert!(r.contains(&a) && r.contains(&b));
+        // Keep `b` (moved to the start), drop `a`.
+        let nb = m.relocate(b, seg / 4);
+        assert_eq!(nb, a);
+        // SAFETY: `nb` is inside the executable view, which is readable.
+        let moved = unsafe { std::slice::from_raw_parts(nb as *const u8, seg / 4) };
+        assert!(moved.iter().all(|&x| x == 2));
+        assert!(m.alloc(&vec![4u8; seg / 2]).is_some());
+        // Too big for any segment.
+        assert!(m.alloc(&vec![5u8; seg + 16]).is_none());
+        // The trampoline survives.
+        // SAFETY: as above.
+        assert_eq!(unsafe { *(t as *const u8) }, 0xc3);
     }
 }

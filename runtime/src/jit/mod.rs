@@ -163,14 +163,23 @@ impl Compiler {
             let _ = std::fs::write(dir.join(format!("{name}.ir")), ir);
             let _ = std::fs::write(dir.join(format!("{name}.clif")), func.display().to_string());
         }
-        let out = self.finish(func, pc, t0)?;
-        if let Some(dir) = &dump {
-            let _ = std::fs::write(dir.join(format!("{:?}-{pc:x}.bin", self.tier)), &out.code);
-        }
-        Ok(out)
+        let name = format!("{:?}-{pc:x}", self.tier);
+        self.finish_with(func, pc, t0, dump.map(|d| (d, name)))
     }
 
     fn finish(&mut self, func: Function, pc: u64, t0: Instant) -> Result<CompiledRegion, JitError> {
+        self.finish_with(func, pc, t0, None)
+    }
+
+    /// Compiles `func`; with `dump` also writes its machine code (`NAME.bin`) and which guest
+    /// instruction each host range comes from (`NAME.map`: host start, end, guest pc).
+    fn finish_with(
+        &mut self,
+        func: Function,
+        pc: u64,
+        t0: Instant,
+        dump: Option<(std::path::PathBuf, String)>,
+    ) -> Result<CompiledRegion, JitError> {
         let mut ctx = cranelift_codegen::Context::for_function(func);
         let compiled = ctx
             .compile(&*self.isa, &mut cranelift_control::ControlPlane::default())
@@ -180,6 +189,20 @@ impl Compiler {
             })?;
         if !compiled.buffer.relocs().is_empty() {
             return Err(JitError::Relocations(pc));
+        }
+        if let Some((dir, name)) = dump {
+            let _ = std::fs::write(dir.join(format!("{name}.bin")), compiled.code_buffer());
+            let map: String = compiled
+                .buffer
+                .get_srclocs_sorted()
+                .iter()
+                .filter(|s| !s.loc.is_default())
+                .map(|s| {
+                    let guest = pc.wrapping_add(s.loc.bits() as i32 as u64);
+                    format!("{:x} {:x} {guest:x}\n", s.start, s.end)
+                })
+                .collect();
+            let _ = std::fs::write(dir.join(format!("{name}.map")), map);
         }
         Ok(CompiledRegion {
             code: compiled.code_buffer().to_vec(),
