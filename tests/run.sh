@@ -23,8 +23,8 @@ done
 step "building guest programs (tests/guests/build.sh)"
 bash tests/guests/build.sh
 
-step "fetching busybox-static:arm64 (a real-world guest for tests/tests/busybox.rs)"
-if [ ! -x tests/guests/build/busybox ]; then
+step "fetching busybox-static:arm64 (a real-world guest for tests/tests/busybox.rs and vmbench) and :amd64 (vmbench's native runs)"
+if [ ! -x tests/guests/build/busybox ] || [ ! -x tests/guests/build/native/busybox ]; then
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
     if ( set -e
          tmp=$(mktemp -d)
@@ -32,13 +32,15 @@ if [ ! -x tests/guests/build/busybox ]; then
          $sudo dpkg --add-architecture arm64
          $sudo apt-get update -qq
          cd "$tmp"
-         apt-get download busybox-static:arm64 2>/dev/null
-         dpkg-deb -x busybox-static_*_arm64.deb root
-         mkdir -p "$root/tests/guests/build"
-         cp root/bin/busybox "$root/tests/guests/build/busybox" ); then
-        echo "busybox-static:arm64 ready"
+         apt-get download busybox-static:arm64 busybox-static:amd64 2>/dev/null
+         dpkg-deb -x busybox-static_*_arm64.deb arm64
+         dpkg-deb -x busybox-static_*_amd64.deb amd64
+         mkdir -p "$root/tests/guests/build/native"
+         cp arm64/bin/busybox "$root/tests/guests/build/busybox"
+         cp amd64/bin/busybox "$root/tests/guests/build/native/busybox" ); then
+        echo "busybox-static:arm64 and :amd64 ready"
     else
-        echo "could not fetch busybox-static:arm64; the busybox test will say SKIPPED"
+        echo "could not fetch busybox-static; the busybox test will say SKIPPED"
     fi
 fi
 

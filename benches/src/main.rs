@@ -110,8 +110,110 @@ fn scaling(root: &Path, out: &Path, input: &Path, runs: usize) -> Result<Scaling
 #[derive(Debug, Clone)]
 struct Bench {
     name: String,
+    /// The prebuilt program it runs (`tests/guests/build/BINARY`, natively
+    /// `tests/guests/build/native/BINARY`), or `None` for `NAME-O2` built from
+    /// `tests/guests/NAME.c`.
+    binary: Option<String>,
     args: Vec<String>,
     quick_args: Vec<String>,
+    /// Runs with `--quick` too.
+    in_quick: bool,
+}
+
+impl Bench {
+    /// The file name of its program under `tests/guests/build` (and `.../native`).
+    fn file(&self) -> String {
+        match &self.binary {
+            Some(b) => b.clone(),
+            None => format!("{}-O2", self.name),
+        }
+    }
+}
+
+/// Bytes of the generated text the `{input}` argument names.
+const INPUT_BYTES: usize = 16 << 20;
+
+/// Writes (once) the input file of the `{input}` argument: deterministic pseudo-English
+/// text, so compressors and checksums work on data like their usual inputs.
+fn input_file(out: &Path) -> Result<PathBuf> {
+    let path = out.join("inputs").join("text-16M.txt");
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == INPUT_BYTES as u64) {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(path.parent().context("input dir")?)?;
+    const WORDS: &[&str] = &[
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "a",
+        "is",
+        "that",
+        "for",
+        "it",
+        "as",
+        "was",
+        "with",
+        "be",
+        "by",
+        "on",
+        "not",
+        "he",
+        "this",
+        "are",
+        "or",
+        "his",
+        "from",
+        "at",
+        "which",
+        "but",
+        "have",
+        "an",
+        "had",
+        "they",
+        "you",
+        "were",
+        "their",
+        "one",
+        "all",
+        "we",
+        "translation",
+        "binary",
+        "register",
+        "memory",
+        "instruction",
+        "guest",
+        "host",
+        "compiler",
+        "region",
+        "block",
+        "cache",
+        "signal",
+        "kernel",
+        "page",
+        "table",
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut text = Vec::with_capacity(INPUT_BYTES + 16);
+    while text.len() < INPUT_BYTES {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        text.extend_from_slice(WORDS[(x % WORDS.len() as u64) as usize].as_bytes());
+        text.push(match x >> 60 {
+            0 => b'\n',
+            1 => b',',
+            _ => b' ',
+        });
+        if x >> 56 == 0xff {
+            // A number now and then.
+            text.extend_from_slice(format!("{} ", x % 100_000).as_bytes());
+        }
+    }
+    text.truncate(INPUT_BYTES);
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 #[derive(Debug, Serialize)]
@@ -234,19 +336,29 @@ fn load_kernels(root: &Path) -> Result<Vec<Bench>> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
     {
-        // NAME | full args | quick args
+        // NAME[=BINARY] | full args | quick args (`-`: not with --quick)
         let parts: Vec<&str> = line.split('|').map(str::trim).collect();
         if parts.len() != 3 {
             bail!(
-                "{}: bad line (want NAME | ARGS | QUICK ARGS): {line}",
+                "{}: bad line (want NAME[=BINARY] | ARGS | QUICK ARGS): {line}",
                 path.display()
             );
         }
         let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let (name, binary) = match parts[0].split_once('=') {
+            Some((n, b)) => (n.trim(), Some(b.trim().to_string())),
+            None => (parts[0], None),
+        };
         out.push(Bench {
-            name: parts[0].to_string(),
+            name: name.to_string(),
+            binary,
             args: words(parts[1]),
-            quick_args: words(parts[2]),
+            quick_args: if parts[2] == "-" {
+                vec![]
+            } else {
+                words(parts[2])
+            },
+            in_quick: parts[2] != "-",
         });
     }
     Ok(out)
@@ -258,14 +370,15 @@ fn image_path(out: &Path, name: &str, pgo: bool) -> PathBuf {
     out.join("images").join(format!("{name}-O2.{kind}"))
 }
 
-fn guest_path(root: &Path, name: &str) -> PathBuf {
-    root.join(format!("tests/guests/build/{name}-O2"))
+fn guest_path(root: &Path, b: &Bench) -> PathBuf {
+    root.join("tests/guests/build").join(b.file())
 }
 
 /// Translates the benchmark's guest into its image, guided by `profile` if given.
-fn translate(root: &Path, out: &Path, name: &str, profile: Option<&Path>) -> Result<Translation> {
+fn translate(root: &Path, out: &Path, b: &Bench, profile: Option<&Path>) -> Result<Translation> {
     let vmc = root.join("target/release/vmc");
-    let guest = guest_path(root, name);
+    let guest = guest_path(root, b);
+    let name = &b.name;
     let image = image_path(out, name, profile.is_some());
     std::fs::create_dir_all(image.parent().context("image dir")?)?;
     let summary = image.with_extension("json");
@@ -294,7 +407,8 @@ fn translate(root: &Path, out: &Path, name: &str, profile: Option<&Path>) -> Res
 
 /// The pgo mode's preparation: one training run recording a profile (same arguments as
 /// the measured runs), then the guided translation.
-fn train(root: &Path, out: &Path, name: &str, args: &[String]) -> Result<Pgo> {
+fn train(root: &Path, out: &Path, b: &Bench, args: &[String]) -> Result<Pgo> {
+    let name = &b.name;
     let vmrun = root.join("target/release/vmrun");
     let dir = out.join("profiles");
     std::fs::create_dir_all(&dir)?;
@@ -302,7 +416,7 @@ fn train(root: &Path, out: &Path, name: &str, args: &[String]) -> Result<Pgo> {
     let mut cmd = Command::new(&vmrun);
     cmd.arg("--profile-out")
         .arg(&profile)
-        .arg(guest_path(root, name));
+        .arg(guest_path(root, b));
     let (dt, _, _) = run_once(cmd, args)?;
     if !profile.exists() {
         bail!("the training run wrote no profile");
@@ -311,7 +425,7 @@ fn train(root: &Path, out: &Path, name: &str, args: &[String]) -> Result<Pgo> {
         profile_run_s: dt.as_secs_f64(),
         profile_overhead_vs_jit: None,
         profile_bytes: std::fs::metadata(&profile)?.len(),
-        translation: translate(root, out, name, Some(&profile))?,
+        translation: translate(root, out, b, Some(&profile))?,
     })
 }
 
@@ -319,11 +433,11 @@ fn command_for(
     root: &Path,
     out: &Path,
     mode: &str,
-    name: &str,
+    b: &Bench,
     stats: Option<&Path>,
 ) -> Option<Command> {
-    let build = root.join("tests/guests/build");
-    let guest = build.join(format!("{name}-O2"));
+    let (build, name) = (root.join("tests/guests/build"), &b.name);
+    let guest = build.join(b.file());
     let vmrun = [
         root.join("target/release/vmrun"),
         root.join("target/debug/vmrun"),
@@ -332,7 +446,7 @@ fn command_for(
     .find(|p| p.exists());
     match mode {
         "native" => {
-            let p = build.join("native").join(format!("{name}-O2"));
+            let p = build.join("native").join(b.file());
             p.exists().then(|| Command::new(p))
         }
         "qemu" => {
@@ -410,18 +524,30 @@ fn main() -> Result<()> {
     let mut results = Vec::new();
     let mut mismatches = 0;
     for b in &benches {
+        if cli.quick && !b.in_quick {
+            continue;
+        }
         let args = if cli.quick { &b.quick_args } else { &b.args };
+        // `{input}` names the generated input file.
+        let args: Vec<String> = if args.iter().any(|a| a.contains("{input}")) {
+            let input = input_file(&cli.out)?;
+            args.iter()
+                .map(|a| a.replace("{input}", &input.display().to_string()))
+                .collect()
+        } else {
+            args.clone()
+        };
         let mut translation = None;
         let has_vmc = root.join("target/release/vmc").exists();
         if cli.modes.iter().any(|m| m == "aot") && has_vmc {
-            match translate(&root, &cli.out, &b.name, None) {
+            match translate(&root, &cli.out, b, None) {
                 Ok(t) => translation = Some(t),
                 Err(e) => eprintln!("vmbench: {}: {e:#}", b.name),
             }
         }
         let mut pgo = None;
         if cli.modes.iter().any(|m| m == "pgo") && has_vmc {
-            match train(&root, &cli.out, &b.name, args) {
+            match train(&root, &cli.out, b, &args) {
                 Ok(p) => pgo = Some(p),
                 Err(e) => eprintln!("vmbench: {}: {e:#}", b.name),
             }
@@ -429,7 +555,7 @@ fn main() -> Result<()> {
         let modes: Vec<&String> = cli
             .modes
             .iter()
-            .filter(|m| command_for(&root, &cli.out, m, &b.name, None).is_some())
+            .filter(|m| command_for(&root, &cli.out, m, b, None).is_some())
             .collect();
         if modes.is_empty() {
             eprintln!(
@@ -448,9 +574,8 @@ fn main() -> Result<()> {
                 // The last run of each vmrun mode also records its statistics.
                 let stats_path = stats_dir.join(format!("{}-{m}.json", b.name));
                 let stats = (run + 1 == runs).then_some(stats_path.as_path());
-                let cmd =
-                    command_for(&root, &cli.out, m, &b.name, stats).context("mode vanished")?;
-                let (dt, out, code) = run_once(cmd, args)?;
+                let cmd = command_for(&root, &cli.out, m, b, stats).context("mode vanished")?;
+                let (dt, out, code) = run_once(cmd, &args)?;
                 times[i].push(dt.as_secs_f64());
                 outputs[i] = Some((out, code));
             }
@@ -492,7 +617,7 @@ fn main() -> Result<()> {
         }
         results.push(BenchResult {
             name: b.name.clone(),
-            args: args.clone(),
+            args,
             modes: mode_results,
             translation,
             pgo,

@@ -175,7 +175,7 @@ fn run(args: RunArgs) -> ExitCode {
         eprintln!("vmrun: no program given (see --help)");
         return ExitCode::from(EXIT_USAGE);
     };
-    let cfg = ProcessConfig {
+    let mut cfg = ProcessConfig {
         sysroot: args.sysroot.clone(),
         argv0: args.argv0.clone().map(String::into_bytes),
     };
@@ -205,6 +205,15 @@ fn run(args: RunArgs) -> ExitCode {
             Ok(i) => i,
             Err(e) => return cannot(&e),
         };
+        // The guest sees the file name it was translated from in argv[0], as if it ran
+        // itself from the image's directory (multi-call programs such as busybox pick
+        // their applet by it); an image named like its guest keeps its own path.
+        let name = &img.meta.guest_name;
+        let own = program.file_name().is_some_and(|f| f == name.as_str());
+        if cfg.argv0.is_none() && !name.is_empty() && !own {
+            let shown = program.with_file_name(name);
+            cfg.argv0 = Some(shown.as_os_str().as_encoded_bytes().to_vec());
+        }
         match vmc_runtime::aot::load(&img, bytes.file()) {
             // Image code carries no counters: a profiled run uses the instrumented JIT.
             Ok(_) if args.profile_out.is_some() => {
