@@ -175,26 +175,19 @@ fn small_code_cache_matches_qemu() {
         return;
     }
     retain_filtered(&mut cases);
+    let eager = all_tiers()
+        .into_iter()
+        .find(|t| t.name == "auto-eager")
+        .expect("the auto-eager tier")
+        .args;
     let (mut evicted, mut kept) = (0, 0);
     let mut failures = String::new();
     for (i, c) in cases.iter().enumerate() {
         let json =
             std::env::temp_dir().join(format!("vmc-small-cache-{}-{i}.json", std::process::id()));
-        let args: Vec<String> = [
-            "--tier",
-            "auto",
-            "--baseline-threshold",
-            "1",
-            "--opt-threshold",
-            "2",
-            "--code-cache-size",
-            "128K",
-            "--stats-json",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([json.display().to_string()])
-        .collect();
+        let mut args = eager.clone();
+        args.extend(["--code-cache-size", "128K", "--stats-json"].map(String::from));
+        args.push(json.display().to_string());
         let reference = run_in_temp_dir(&qemu, &[], c, DEFAULT_TIMEOUT);
         let tested = run_in_temp_dir(&vmrun, &args, c, DEFAULT_TIMEOUT);
         let diff = compare(&reference, &tested);
