@@ -503,3 +503,19 @@ fn discover_busybox() {
     assert!(d.stats.jump_tables > 15);
     assert!(secs < 5.0);
 }
+
+/// A stripped multi-call binary: busybox's applets are reached only through the function
+/// pointers of its applet table (no symbols; `.eh_frame` covers little), so most of its code
+/// is found only from the code addresses in its data sections.
+#[test]
+fn function_pointers_in_data_are_roots() {
+    let Some(elf) = guest("busybox") else { return };
+    let d = discover(&elf).unwrap();
+    println!(
+        "busybox: coverage {:.3}, {} data-pointer roots",
+        d.stats.coverage(),
+        d.stats.data_pointers
+    );
+    assert!(d.stats.data_pointers > 100, "{:?}", d.stats);
+    assert!(d.stats.coverage() > 0.85, "{:?}", d.stats);
+}

@@ -1,13 +1,19 @@
 //! Code discovery: finds the guest code of a static AArch64 executable by recursive descent.
 //!
-//! Roots are the ELF entry point, `STT_FUNC` symbols and `.eh_frame` FDE start addresses. Each
+//! Roots are the ELF entry point, `STT_FUNC` symbols, `.eh_frame` FDE start addresses and, in
+//! a non-PIE executable, the code addresses its data sections hold (function pointers in
+//! tables such as busybox's applet list, vtables, init arrays: 8-byte aligned words that are
+//! 4-byte aligned addresses inside executable code, outside the code found from the other
+//! roots). Each
 //! root's block is translated exactly as the runtime translates it
 //! ([`a64::translate_block_limit`] with [`a64::MAX_BLOCK_INSNS`], from the bytes the loader
 //! maps, at the addresses it maps them), and the descent follows direct jumps, conditional
 //! branches, call targets, call return sites and system-call fallthroughs. Indirect branches
 //! are resolved where a backward scan recognises a compiler switch (jump table) or a pointer
 //! loaded from a constant address. Nothing is swept linearly: only addresses reached this way
-//! become blocks, so literal pools and tables between functions are never decoded as code.
+//! become blocks, so literal pools and tables between functions are not decoded as code
+//! (unless a data word that merely looks like a code address points at one: its blocks are
+//! translated but never entered, since no guest branch goes there).
 //!
 //! Misses are safe (the runtime translates unknown targets when they run). A branch into the
 //! middle of a block starts a new one, as at run time; the block before then ends there
@@ -145,6 +151,9 @@ pub struct DiscoveryStats {
     /// Functions found never to return.
     #[serde(default)]
     pub noreturn: u64,
+    /// Code addresses found in data sections and used as roots (new code only).
+    #[serde(default)]
+    pub data_pointers: u64,
 }
 
 impl DiscoveryStats {
@@ -354,6 +363,9 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
 
     // Hints from the section headers: symbols, .eh_frame, executable section sizes.
     let mut exec_section_bytes = 0;
+    let mut data_pointers = Vec::new();
+    // Executable sections (the executable segment also holds read-only data).
+    let mut exec_ranges = Vec::new();
     if let Ok(sections) = hdr.sections(LE, elf) {
         for s in sections.iter() {
             let flags = s.sh_flags(LE);
@@ -362,6 +374,7 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
             {
                 let start = s.sh_addr(LE).wrapping_add(bias);
                 let end = start.saturating_add(s.sh_size(LE));
+                exec_ranges.push(start..end);
                 exec_section_bytes += img
                     .code
                     .iter()
@@ -394,6 +407,33 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
                 }
             }
         }
+        // Pointers in data hold final addresses only without a load bias (a PIE's are
+        // relocations, not read here).
+        if bias == 0 {
+            for s in sections.iter() {
+                let flags = s.sh_flags(LE);
+                let data_section = matches!(
+                    s.sh_type(LE),
+                    object::elf::SHT_PROGBITS
+                        | object::elf::SHT_INIT_ARRAY
+                        | object::elf::SHT_FINI_ARRAY
+                        | object::elf::SHT_PREINIT_ARRAY
+                ) && flags & u64::from(object::elf::SHF_ALLOC) != 0
+                    && flags & u64::from(object::elf::SHF_EXECINSTR) == 0;
+                let Some(bytes) = data_section.then(|| s.data(LE, elf).ok()).flatten() else {
+                    continue;
+                };
+                let start = s.sh_addr(LE);
+                let skip = (8 - (start % 8) as usize) % 8;
+                for w in bytes.get(skip..).unwrap_or(&[]).chunks_exact(8) {
+                    let addr = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+                    let in_code = exec_ranges.iter().any(|r| r.contains(&addr));
+                    if addr % 4 == 0 && in_code && img.is_code(addr) {
+                        data_pointers.push(addr);
+                    }
+                }
+            }
+        }
     }
     stats.exec_bytes = if exec_section_bytes > 0 {
         exec_section_bytes
@@ -408,6 +448,26 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
         }
     }
     d.run();
+    // Code addresses in data that the descent has not reached are functions of their own
+    // (those inside found code, e.g. label addresses of a computed goto, change nothing).
+    data_pointers.sort_unstable();
+    data_pointers.dedup();
+    let outside: Vec<u64> = data_pointers
+        .into_iter()
+        .filter(|&a| {
+            d.blocks
+                .range(..=a)
+                .next_back()
+                .is_none_or(|(_, b)| !b.guest_range().contains(&a))
+        })
+        .collect();
+    if !outside.is_empty() {
+        stats.data_pointers = outside.len() as u64;
+        for a in outside {
+            d.add_function(a);
+        }
+        d.run();
+    }
     let unseen: Vec<u64> = hints
         .entries
         .iter()
