@@ -732,6 +732,7 @@ impl CodeCache {
             }
             out.push(b);
         }
+        end_at_other_starts(&mut out);
         out
     }
 
@@ -962,6 +963,30 @@ pub fn native_exit(
     }
 }
 
+/// Ends every block of a region where another of its blocks starts inside it (with a jump
+/// there). A block entered above a loop head before the loop's back edge was seen runs on
+/// through the head; kept whole, the region held two copies of the loop's first blocks, the
+/// loop seemed entered in its middle, and every iteration stored the registers.
+fn end_at_other_starts(blocks: &mut [Arc<Block>]) {
+    let mut starts: Vec<u64> = blocks.iter().map(|b| b.pc).collect();
+    starts.sort_unstable();
+    for b in blocks.iter_mut() {
+        let range = b.guest_range();
+        let inner = starts[starts.partition_point(|&p| p <= range.start)..]
+            .first()
+            .copied()
+            .filter(|&p| {
+                p < range.end
+                    && b.ops
+                        .iter()
+                        .any(|op| matches!(op, Op::Insn { pc, .. } if *pc == p))
+            });
+        if let Some(p) = inner {
+            Arc::make_mut(b).end_before(p);
+        }
+    }
+}
+
 /// VMC_PERF_MAP=1: names each translation for `perf report` in /tmp/perf-PID.map.
 fn perf_map_add(addr: u64, len: usize, pc: u64) {
     use std::io::Write;
@@ -978,5 +1003,40 @@ fn perf_map_add(addr: u64, len: usize, pc: u64) {
         .and_then(|mut f| f.write_all(line.as_bytes()));
     if let Err(e) = r {
         log::warn!("{path}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block entered above a loop head runs through it until the region is formed; then
+    /// it ends at the head, so the loop's code is in the region once.
+    #[test]
+    fn region_blocks_end_where_another_starts() {
+        // 0x1000: movz x0, #0; 0x1004: add x0, x0, #1; cmp x0, #10; b.ne 0x1004; ret
+        let code = [
+            0xd2800000u32,
+            0x91000400,
+            0xf100281f,
+            0x54ffffc1,
+            0xd65f03c0,
+        ];
+        let mut fetch = |pc: u64| code.get(((pc - 0x1000) / 4) as usize).copied();
+        let above = Arc::new(vmc_compiler::a64::translate_block(&mut fetch, 0x1000));
+        let head = Arc::new(vmc_compiler::a64::translate_block(&mut fetch, 0x1004));
+        assert_eq!((above.guest_insns, head.guest_insns), (4, 3));
+        let mut region = vec![above, head.clone()];
+        end_at_other_starts(&mut region);
+        assert_eq!(region[0].guest_insns, 1);
+        assert_eq!(
+            region[0].ops.last(),
+            Some(&Op::Jump {
+                target: 0x1004,
+                kind: BranchKind::Jump
+            })
+        );
+        assert_eq!(region[0].direct_successors(), vec![0x1004]);
+        assert_eq!(*region[1], *head, "the block at the head is whole");
     }
 }
