@@ -173,6 +173,35 @@ fn bitfield(c: &mut Ctx) -> TResult {
     let (wmask, tmask) = decode_bit_masks(n, imms, immr, false, w.bits()).ok_or(Undefined)?;
     let (rn, rd) = (c.f(9, 5), c.f(4, 0));
     let src = c.x(rn);
+    if opc != 0b01 {
+        // SBFM and UBFM are two shifts: bit `imms` to the top, then an arithmetic (SBFM) or
+        // logical (UBFM) shift right that puts the field at its place (bit 0 for
+        // SBFX/UBFX/ASR/LSR/SXT*/UXT*, `-immr mod width` for SBFIZ/UBFIZ/LSL, whose field
+        // fits: imms < immr). The host compiler sees `x << 32 >> 32` as an extension.
+        let up = w.bits() - 1 - imms;
+        let down = if imms >= immr {
+            up + immr
+        } else {
+            immr - 1 - imms
+        };
+        let right = if opc == 0b00 {
+            BinOp::Ashr
+        } else {
+            BinOp::Lshr
+        };
+        let r = match (up, down) {
+            // Still an op at the width, so a W result is zero-extended.
+            (0, 0) => c.b.bini(BinOp::And, w, src, w.mask()),
+            (0, d) => c.b.bini(right, w, src, d as u64),
+            (u, 0) => c.b.bini(BinOp::Shl, w, src, u as u64),
+            (u, d) => {
+                let top = c.b.bini(BinOp::Shl, w, src, u as u64);
+                c.b.bini(right, w, top, d as u64)
+            }
+        };
+        c.set_x(rd, r);
+        return Ok(());
+    }
     let rot = c.b.bini(BinOp::Ror, w, src, immr as u64);
     let bot_src = c.b.bini(BinOp::And, w, rot, wmask);
     let bot = if opc == 0b01 {
