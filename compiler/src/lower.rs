@@ -218,7 +218,7 @@ pub trait Env {
     /// tables, profiled targets). Those inside the region become direct host branches (a
     /// switch on the target address); any other target still leaves through the
     /// indirect-branch table.
-    fn indirect_targets(&mut self, _branch_pc: u64) -> Vec<u64> {
+    fn indirect_targets(&mut self, _branch_pc: u64, _kind: BranchKind) -> Vec<u64> {
         Vec::new()
     }
     /// Host address of the execution counters of the block at `pc` (two `u64`: times entered,
@@ -516,10 +516,10 @@ pub fn lower_region<E: Env>(
                         .filter(|t| inside.contains(t)),
                 );
             }
-            Some(Op::JumpReg { .. }) if region.loops => {
+            Some(&Op::JumpReg { kind, .. }) if region.loops => {
                 if let Some(pc) = blk.last_insn_pc() {
                     internal_targets.extend(
-                        env.indirect_targets(pc)
+                        env.indirect_targets(pc, kind)
                             .into_iter()
                             .filter(|t| inside.contains(t)),
                     );
@@ -819,7 +819,7 @@ fn flows<E: Env>(
                 Op::JumpReg { kind, .. } => {
                     stored = kind != BranchKind::Jump;
                     if let Some(pc) = blk.last_insn_pc() {
-                        succ.extend(env.indirect_targets(pc));
+                        succ.extend(env.indirect_targets(pc, kind));
                     }
                 }
                 _ => {}
@@ -1179,10 +1179,11 @@ impl<E: Env> Lower<'_, '_, E> {
     /// `(t - base) rotr 2`: a misaligned address becomes a huge key and misses); the code
     /// after it handles every other address. After a call or return (`stored`) the targets
     /// are entered through their landing blocks.
-    fn known_targets(&mut self, t: Value, stored: bool) {
+    fn known_targets(&mut self, t: Value, kind: BranchKind) {
+        let stored = kind != BranchKind::Jump;
         let mut targets: Vec<u64> = self
             .env
-            .indirect_targets(self.cur_pc)
+            .indirect_targets(self.cur_pc, kind)
             .into_iter()
             .filter(|p| self.internal.contains_key(p))
             .collect();
@@ -2272,7 +2273,7 @@ impl<E: Env> Lower<'_, '_, E> {
                         self.flush();
                     }
                     self.smc_check_dynamic(t);
-                    self.known_targets(t, kind != BranchKind::Jump);
+                    self.known_targets(t, kind);
                     self.spill();
                     self.set_pc(t);
                     self.indirect_exit(t);

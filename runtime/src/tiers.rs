@@ -732,7 +732,11 @@ impl CodeCache {
             }
             out.push(b);
         }
-        end_at_other_starts(&mut out);
+        // A recording run keeps the blocks whole: the profile counts blocks as the
+        // interpreter runs them, (pc, length), identically in every tier.
+        if self.profile.is_none() {
+            end_at_other_starts(&mut out);
+        }
         out
     }
 

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use super::discover::{discover, discover_with, DiscoverError, Discovery};
 use super::image::{self, ImageStats, Map, Meta, RegionEntry};
 use super::pgo::{self, Guide};
-use crate::ir::{Block, Op};
+use crate::ir::{Block, BranchKind, Op};
 use crate::layout;
 use crate::lower::{self, Callee, Env, Region};
 
@@ -390,7 +390,7 @@ impl Env for AotEnv<'_> {
         import(b, self.shared.helper_ids[h.name])
     }
 
-    fn indirect_targets(&mut self, branch_pc: u64) -> Vec<u64> {
+    fn indirect_targets(&mut self, branch_pc: u64, kind: BranchKind) -> Vec<u64> {
         let mut out = self
             .shared
             .tables
@@ -399,7 +399,9 @@ impl Env for AotEnv<'_> {
             .unwrap_or_default();
         if let Some(g) = self.shared.guide {
             out.extend(g.hot_targets(branch_pc));
-            out.extend(&self.return_sites);
+            if kind == BranchKind::Return {
+                out.extend(&self.return_sites);
+            }
         }
         out
     }
@@ -431,7 +433,8 @@ fn compile_region(
     fctx: &mut FunctionBuilderContext,
 ) -> Result<Compiled, String> {
     // Inlined calls return inside the region: a guest return may go to any of their
-    // return sites (the switch compares the address, so extra candidates are harmless).
+    // return sites (the switch compares the address, so extra candidates are harmless;
+    // other indirect branches do not get them, as each is an edge of the region's flow).
     let return_sites = if shared.guide.is_some() {
         blocks.iter().filter_map(|b| b.return_site()).collect()
     } else {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use cranelift_codegen::ir::{types, AbiParam, Function, InstBuilder, Signature, UserFuncName};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use vmc_compiler::ir::{Block, Helper};
+use vmc_compiler::ir::{Block, BranchKind, Helper};
 use vmc_compiler::lower::{self, Callee, Region};
 
 /// Which compiler configuration.
@@ -92,7 +92,7 @@ impl lower::Env for JitEnv {
     fn host_fault_loads(&self) -> bool {
         self.host_fault_loads
     }
-    fn indirect_targets(&mut self, branch_pc: u64) -> Vec<u64> {
+    fn indirect_targets(&mut self, branch_pc: u64, _kind: BranchKind) -> Vec<u64> {
         self.indirect.get(&branch_pc).cloned().unwrap_or_default()
     }
 }
