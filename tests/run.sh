@@ -24,25 +24,24 @@ step "building guest programs (tests/guests/build.sh)"
 bash tests/guests/build.sh
 
 step "fetching busybox-static:arm64 (a real-world guest for tests/tests/busybox.rs and vmbench) and :amd64 (vmbench's native runs)"
-if [ ! -x tests/guests/build/busybox ] || [ ! -x tests/guests/build/native/busybox ]; then
+# One package at a time: an amd64 download that fails must not cost the arm64 guest.
+fetch_busybox() { # ARCH DEST
+    [ -x "$2" ] && return 0
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-    if ( set -e
-         tmp=$(mktemp -d)
-         trap 'rm -rf "$tmp"' EXIT
-         $sudo dpkg --add-architecture arm64
-         $sudo apt-get update -qq
-         cd "$tmp"
-         apt-get download busybox-static:arm64 busybox-static:amd64 2>/dev/null
-         dpkg-deb -x busybox-static_*_arm64.deb arm64
-         dpkg-deb -x busybox-static_*_amd64.deb amd64
-         mkdir -p "$root/tests/guests/build/native"
-         cp arm64/bin/busybox "$root/tests/guests/build/busybox"
-         cp amd64/bin/busybox "$root/tests/guests/build/native/busybox" ); then
-        echo "busybox-static:arm64 and :amd64 ready"
+    # (`set -e` does not apply inside an `if` condition: each step is chained.)
+    if ( tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT &&
+         { [ "$1" != arm64 ] || $sudo dpkg --add-architecture arm64; } &&
+         $sudo apt-get update -qq && cd "$tmp" &&
+         apt-get download "busybox-static:$1" 2>/dev/null &&
+         dpkg-deb -x busybox-static_*_"$1".deb x &&
+         mkdir -p "$(dirname "$2")" && cp x/bin/busybox "$2" ); then
+        echo "busybox-static:$1 ready"
     else
-        echo "could not fetch busybox-static; the busybox test will say SKIPPED"
+        echo "could not fetch busybox-static:$1; $3"
     fi
-fi
+}
+fetch_busybox arm64 "$root/tests/guests/build/busybox" "the busybox test will say SKIPPED"
+fetch_busybox amd64 "$root/tests/guests/build/native/busybox" "vmbench will run busybox without a native column"
 
 step "cargo build --release -p vmrun -p vmc-compiler -p vmbench (vmrun, vmc, vmbench)"
 cargo build --release -p vmrun -p vmc-compiler -p vmbench

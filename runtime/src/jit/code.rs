@@ -104,7 +104,7 @@ impl CodeMemory {
     /// Copies `code` in; returns its executable address, or `None` when the current
     /// segment is full (see [`CodeMemory::next_segment`]).
     pub fn alloc(&mut self, code: &[u8]) -> Option<u64> {
-        let start = (self.used + 15) & !15;
+        let start = align16(self.used);
         let end = start.checked_add(code.len())?;
         if end > self.segment_end() {
             return None;
@@ -126,7 +126,7 @@ impl CodeMemory {
 
     /// Keeps what is allocated so far for good and divides the rest into the ring.
     pub fn reserve_current(&mut self) {
-        self.reserved = (self.used + 15) & !15;
+        self.reserved = align16(self.used);
         let rest = self.size - self.reserved;
         let n = (rest / MIN_SEGMENT).clamp(1, SEGMENTS);
         self.segment = (rest / n) & !15;
@@ -161,7 +161,7 @@ impl CodeMemory {
     /// to the allocation point (never after `from`: callers go in ascending address order);
     /// returns the new executable address.
     pub fn relocate(&mut self, from: u64, len: usize) -> u64 {
-        let to = (self.used + 15) & !15;
+        let to = align16(self.used);
         let src = (from - self.rx as u64) as usize;
         assert!(
             to <= src && src + len <= self.segment_end(),
@@ -173,6 +173,11 @@ impl CodeMemory {
         self.used = to + len;
         self.rx as u64 + to as u64
     }
+}
+
+/// `n` rounded up to the 16-byte alignment of translations.
+fn align16(n: usize) -> usize {
+    (n + 15) & !15
 }
 
 #[cfg(test)]
