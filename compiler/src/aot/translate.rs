@@ -432,11 +432,21 @@ fn compile_region(
     isa: &dyn cranelift_codegen::isa::TargetIsa,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<Compiled, String> {
-    // Inlined calls return inside the region: a guest return may go to any of their
-    // return sites (the switch compares the address, so extra candidates are harmless;
-    // other indirect branches do not get them, as each is an edge of the region's flow).
+    // Calls whose callee is in the region (inlined, or recursive) return inside it: a
+    // guest return may go to any of their return sites (the switch compares the address,
+    // so extra candidates are harmless). Other calls' return sites are not candidates (a
+    // function does not return to its own calls: each would be a switch entry and an edge
+    // of every return's flow), nor do other indirect branches get them.
     let return_sites = if shared.guide.is_some() {
-        blocks.iter().filter_map(|b| b.return_site()).collect()
+        let inside: HashSet<u64> = blocks.iter().map(|b| b.pc).collect();
+        blocks
+            .iter()
+            .filter(|b| {
+                matches!(b.ops.last(), Some(Op::Jump { target, kind: BranchKind::Call })
+                    if inside.contains(target))
+            })
+            .filter_map(|b| b.return_site())
+            .collect()
     } else {
         Vec::new()
     };
