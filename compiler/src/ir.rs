@@ -418,15 +418,30 @@ impl Block {
         }
     }
 
+    /// The index of the op marking the block's instruction at `pc`, when that is one of its
+    /// instructions after the first: where [`Self::end_before`] can end it.
+    fn inner_insn(&self, pc: u64) -> Option<usize> {
+        (pc > self.pc && self.guest_range().contains(&pc))
+            .then(|| {
+                self.ops
+                    .iter()
+                    .position(|op| matches!(op, Op::Insn { pc: p, .. } if *p == pc))
+            })
+            .flatten()
+    }
+
+    /// Whether `pc` starts one of the block's instructions after its first.
+    pub fn has_inner_insn(&self, pc: u64) -> bool {
+        self.inner_insn(pc).is_some()
+    }
+
     /// Ends the block before its instruction at `pc` (which must start an instruction of the
-    /// block after its first) with a jump there: the block then stops where another begins.
+    /// block after its first: [`Self::has_inner_insn`]) with a jump there: the block then
+    /// stops where another begins.
     pub fn end_before(&mut self, pc: u64) {
         let at = self
-            .ops
-            .iter()
-            .position(|op| matches!(op, Op::Insn { pc: p, .. } if *p == pc))
-            .expect("the split point is an instruction of the block");
-        debug_assert!(pc > self.pc);
+            .inner_insn(pc)
+            .expect("the split point is an instruction of the block after its first");
         self.ops.truncate(at);
         self.ops.push(Op::Jump {
             target: pc,

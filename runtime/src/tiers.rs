@@ -975,16 +975,10 @@ fn end_at_other_starts(blocks: &mut [Arc<Block>]) {
     let mut starts: Vec<u64> = blocks.iter().map(|b| b.pc).collect();
     starts.sort_unstable();
     for b in blocks.iter_mut() {
-        let range = b.guest_range();
-        let inner = starts[starts.partition_point(|&p| p <= range.start)..]
+        let inner = starts[starts.partition_point(|&p| p <= b.pc)..]
             .first()
             .copied()
-            .filter(|&p| {
-                p < range.end
-                    && b.ops
-                        .iter()
-                        .any(|op| matches!(op, Op::Insn { pc, .. } if *pc == p))
-            });
+            .filter(|&p| b.has_inner_insn(p));
         if let Some(p) = inner {
             Arc::make_mut(b).end_before(p);
         }

@@ -73,7 +73,7 @@ fn split_overlaps(blocks: &mut [ir::Block]) {
     for i in 1..blocks.len() {
         let next = blocks[i].pc;
         let b = &mut blocks[i - 1];
-        if b.guest_range().contains(&next) && next > b.pc && (next - b.pc).is_multiple_of(4) {
+        if b.has_inner_insn(next) {
             b.end_before(next);
         }
     }
