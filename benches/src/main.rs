@@ -115,9 +115,8 @@ struct Bench {
     /// `tests/guests/NAME.c`.
     binary: Option<String>,
     args: Vec<String>,
-    quick_args: Vec<String>,
-    /// Runs with `--quick` too.
-    in_quick: bool,
+    /// Arguments with `--quick`; `None`: not run with `--quick`.
+    quick_args: Option<Vec<String>>,
 }
 
 impl Bench {
@@ -306,12 +305,7 @@ fn load_kernels(root: &Path) -> Result<Vec<Bench>> {
             name: name.to_string(),
             binary,
             args: words(parts[1]),
-            quick_args: if parts[2] == "-" {
-                vec![]
-            } else {
-                words(parts[2])
-            },
-            in_quick: parts[2] != "-",
+            quick_args: (parts[2] != "-").then(|| words(parts[2])),
         });
     }
     Ok(out)
@@ -477,10 +471,11 @@ fn main() -> Result<()> {
     let mut results = Vec::new();
     let mut mismatches = 0;
     for b in &benches {
-        if cli.quick && !b.in_quick {
-            continue;
-        }
-        let args = if cli.quick { &b.quick_args } else { &b.args };
+        let args = match (cli.quick, &b.quick_args) {
+            (false, _) => &b.args,
+            (true, Some(quick)) => quick,
+            (true, None) => continue,
+        };
         // `{input}` names the generated input file.
         let args: Vec<String> = if args.iter().any(|a| a.contains("{input}")) {
             let input = input_file(&cli.out)?;
