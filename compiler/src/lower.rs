@@ -38,6 +38,9 @@ use crate::ir::{BinOp, Block, BranchKind, Helper, Op, OpKind, Reg, Temp, TrapKin
 use crate::state::CpuState;
 
 mod fp;
+mod switch;
+
+pub use switch::TableData;
 
 /// Values returned by translated code.
 pub mod exit {
@@ -220,6 +223,13 @@ pub trait Env {
     /// indirect-branch table.
     fn indirect_targets(&mut self, _branch_pc: u64, _kind: BranchKind) -> Vec<u64> {
         Vec::new()
+    }
+    /// The fixed contents of the jump table the indirect jump at `branch_pc` reads, when the
+    /// code may rely on them: the table is in read-only memory and among the region's guest
+    /// ranges, so that changing it invalidates the code. Its switch is then folded (see
+    /// [`switch`]).
+    fn jump_table(&mut self, _branch_pc: u64) -> Option<TableData> {
+        None
     }
     /// Host address of the execution counters of the block at `pc` (two `u64`: times entered,
     /// times its conditional branch was taken), when recording a profile.
@@ -970,11 +980,17 @@ fn loops(flow: &HashMap<u64, Flow>, starts: &[u64]) -> (HashSet<(u64, u64)>, Has
             })
             .collect();
         in_loop.extend(bodies.iter().flatten().copied());
-        // The innermost loop of `h`: the smallest body among its back edges'.
-        let body = bodies
+        // The innermost loop of `h`: the back edges' bodies that hold no other (an outer
+        // loop sharing the header holds the inner one), together: the paths of a loop with
+        // several back edges (`continue`, the cases of an interpreter's switch) are one loop.
+        let minimal =
+            |b: &HashSet<u64>| !bodies.iter().any(|o| o.len() < b.len() && o.is_subset(b));
+        let body: HashSet<u64> = bodies
             .iter()
-            .min_by_key(|b| b.len())
-            .expect("a header has a back edge");
+            .filter(|b| minimal(b))
+            .flatten()
+            .copied()
+            .collect();
         for p in preds.get(&h).into_iter().flatten() {
             if !body.contains(p) {
                 entries.insert((*p, h));
@@ -2115,7 +2131,14 @@ impl<E: Env> Lower<'_, '_, E> {
         // loaded from the CPU state; elsewhere the kind depends on the path.
         self.fk_static = (blk.pc == self.region_entry && !self.internal_targets.contains(&blk.pc))
             .then_some(lazy::PACKED);
+        let switch = self.switch_plan(blk);
         for (i, op) in blk.ops.iter().enumerate() {
+            if let (Some(plan), Op::Load { addr, .. }) = (&switch, op) {
+                if plan.load == i {
+                    let a = self.t(*addr);
+                    self.lower_switch(plan, a);
+                }
+            }
             if op.kind() == OpKind::Store {
                 self.final_store = blk.ops[i + 1..]
                     .iter()
@@ -2330,6 +2353,82 @@ impl<E: Env> Lower<'_, '_, E> {
         self.flush_deferred();
     }
 
+    /// The folded switch ending `blk`, if its jump table is known and fixed (not when
+    /// recording a profile: the indirect jump reports its targets).
+    fn switch_plan(&mut self, blk: &Block) -> Option<switch::Plan> {
+        if self.env.profiling() {
+            return None;
+        }
+        let Some(Op::JumpReg {
+            kind: BranchKind::Jump,
+            ..
+        }) = blk.ops.last()
+        else {
+            return None;
+        };
+        let table = self.env.jump_table(blk.last_insn_pc()?)?;
+        switch::plan(blk, &table)
+    }
+
+    /// Before the table load of a folded switch at guest address `addr`: an entry of the
+    /// table goes to its case (the registers the rest of the block would set, then its
+    /// target); any other address falls through to the block's own instructions.
+    fn lower_switch(&mut self, plan: &switch::Plan, addr: Value) {
+        let off = self
+            .b
+            .ins()
+            .iadd_imm_s(addr, plan.table.wrapping_neg() as i64);
+        // Misaligned offsets rotate into the high bits: one compare checks both.
+        let key = self.b.ins().rotr_imm_u(off, plan.shift as i64);
+        let fallback = self.b.create_block();
+        let inside = self.b.create_block();
+        let n = plan.cases.len() as i64;
+        let out = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, key, n);
+        self.b.ins().brif(out, fallback, &[], inside, &[]);
+        self.b.switch_to_block(inside);
+        let mut blocks: HashMap<&switch::Case, ir::Block> = HashMap::new();
+        let mut distinct = Vec::new();
+        let table: Vec<ir::Block> = plan
+            .cases
+            .iter()
+            .map(|c| {
+                *blocks.entry(c).or_insert_with(|| {
+                    let blk = self.b.create_block();
+                    distinct.push((c, blk));
+                    blk
+                })
+            })
+            .collect();
+        let calls: Vec<_> = table
+            .iter()
+            .map(|&blk| self.b.func.dfg.block_call(blk, &[]))
+            .collect();
+        let default = self.b.func.dfg.block_call(fallback, &[]);
+        let jt = self
+            .b
+            .create_jump_table(ir::JumpTableData::new(default, &calls));
+        let idx = self.b.ins().ireduce(types::I32, key);
+        self.b.ins().br_table(idx, jt);
+        // Each case leaves the block as its jump would: the V registers are written back
+        // (the fallback path does that at the terminator, with the same state).
+        let (vcache, vdirty) = (self.vcache, self.vdirty);
+        for (case, blk) in distinct {
+            self.b.switch_to_block(blk);
+            for &(r, v) in &case.sets {
+                let c = self.iconst(types::I64, v);
+                self.set_reg(r as usize, c);
+            }
+            self.end_block_vregs();
+            (self.vcache, self.vdirty) = (vcache, vdirty);
+            let t = self.target_block(case.target);
+            self.b.ins().jump(t, &[]);
+        }
+        self.b.switch_to_block(fallback);
+    }
+
     /// Adds `by` (default 1) to the profile counter at host address `addr`.
     fn bump_counter(&mut self, addr: u64, by: Option<Value>) {
         let a = self.iconst(types::I64, addr);
@@ -2470,6 +2569,25 @@ mod tests {
         // Without the cuts, everything set on the way flows around the loops.
         let all = forward(&g, &start, true, &HashSet::new());
         assert_eq!(all[&2], 0b111);
+    }
+
+    #[test]
+    fn a_loop_with_several_back_edges_is_one_loop() {
+        // An interpreter: 1 -> 2 (dispatch); 2 -> 3 | 4 | 5 (cases); 3 -> 2; 4 -> 2; 5 -> 6.
+        // Only the way in stores; the cases' back edges are the loop's own.
+        let g = graph(&[
+            (1, 0b1, &[2]),
+            (2, 0b10, &[3, 4, 5]),
+            (3, 0b100, &[2]),
+            (4, 0b1000, &[2]),
+            (5, 0, &[6]),
+            (6, 0, &[]),
+        ]);
+        let (cut, in_loop) = loops(&g, &[1]);
+        assert_eq!(cut, HashSet::from([(1, 2)]));
+        assert_eq!(in_loop, HashSet::from([2, 3, 4]));
+        let stale = forward(&g, &HashMap::from([(1, 0)]), true, &cut);
+        assert_eq!(stale[&2], 0b1110);
     }
 
     #[test]

@@ -115,6 +115,13 @@ pub struct JumpTable {
     pub table: u64,
     /// Number of table entries (the bound check's maximum index plus one).
     pub len: u64,
+    /// Bytes per entry.
+    pub size: u8,
+    /// The `len` entries as loaded (zero-extended) when the table lies in read-only memory
+    /// ([`Image::is_fixed`]): a translation may then fold them, with the table among its
+    /// guest ranges so that changing it invalidates the code. Empty otherwise.
+    #[serde(skip)]
+    pub entries: Vec<u64>,
     /// Distinct valid targets, sorted.
     pub targets: Vec<u64>,
 }
@@ -174,6 +181,7 @@ struct Segment {
     filesz: u64,
     offset: u64,
     exec: bool,
+    write: bool,
 }
 
 /// The guest memory image as the loader builds it (before the program runs).
@@ -213,6 +221,23 @@ impl Image<'_> {
             return None;
         }
         Some(self.read(pc, 4).unwrap_or(0) as u32)
+    }
+
+    /// Whether `[addr, addr+len)` holds file bytes of a read-only segment on pages no
+    /// writable segment shares: the program cannot change them without `mprotect`.
+    fn is_fixed(&self, addr: u64, len: u64) -> bool {
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        let page = |a: u64| a & !(layout::PAGE - 1);
+        let in_file = self
+            .segs
+            .iter()
+            .any(|s| !s.write && addr >= s.vaddr && end <= s.vaddr + s.filesz);
+        let shared = self.segs.iter().any(|s| {
+            s.write && page(s.vaddr) < end && page(s.vaddr + s.memsz + layout::PAGE - 1) > addr
+        });
+        in_file && !shared
     }
 
     /// Whether code may start at `pc`: aligned and in an executable segment's file bytes.
@@ -294,6 +319,7 @@ fn load_image(data: &[u8]) -> Result<(Image<'_>, &FileHeader64<LE>, u64), Discov
             filesz,
             offset,
             exec: p.p_flags(LE) & object::elf::PF_X != 0,
+            write: p.p_flags(LE) & object::elf::PF_W != 0,
         });
     }
     if segs.is_empty() {
@@ -866,6 +892,7 @@ impl<'a> Descent<'a> {
                     Val::Const(_) => return,
                 };
                 let mut targets = BTreeSet::new();
+                let mut raws = Vec::with_capacity(entry.len as usize);
                 for i in 0..entry.len {
                     let Some(raw) = self
                         .img
@@ -874,6 +901,7 @@ impl<'a> Descent<'a> {
                         // The table runs out of the file: the bound or the base is wrong.
                         return;
                     };
+                    raws.push(raw);
                     let bits = 8 * entry.size;
                     let loaded = match entry.opc {
                         1 => raw,
@@ -902,6 +930,14 @@ impl<'a> Descent<'a> {
                         branch: br_pc,
                         table,
                         len: entry.len,
+                        size: entry.size as u8,
+                        entries: if self.img.is_fixed(table, entry.len << entry.scale)
+                            && entry.scale == entry.size.trailing_zeros()
+                        {
+                            raws
+                        } else {
+                            Vec::new()
+                        },
                         targets: targets.into_iter().collect(),
                     },
                 );

@@ -91,6 +91,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
     };
     let discover_time = t0.elapsed();
     let tables = jump_tables(&disc);
+    let folds = fixed_tables(&disc);
     let mut regions = match &guide {
         Some(g) => guided_regions(&disc, g, &tables),
         None => partition(&disc),
@@ -185,6 +186,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         helper_ids: &helper_ids,
         slots: &slots,
         tables: &tables,
+        folds: &folds,
         guide: guide.as_ref(),
     };
     let compiled: Vec<Result<Compiled, String>> = pool.install(|| {
@@ -250,6 +252,11 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
                         (g.start, g.end)
                     })
                     .collect();
+                // Folded jump tables: writing one invalidates the code, as writing code does.
+                ranges.extend(r.iter().filter_map(|&i| {
+                    let t = folds.get(&disc.blocks[i].last_insn_pc()?)?;
+                    Some((t.addr, t.addr + t.entries.len() as u64 * u64::from(t.size)))
+                }));
                 ranges.sort_unstable();
                 // Blocks no longer overlap: merge the adjacent ones.
                 ranges.dedup_by(|next, prev| {
@@ -358,6 +365,8 @@ struct Shared<'a> {
     slots: &'a [u64],
     /// Targets of the recovered jump tables, by the address of their indirect branch.
     tables: &'a HashMap<u64, Vec<u64>>,
+    /// The recovered jump tables in read-only memory, by the address of their branch.
+    folds: &'a HashMap<u64, lower::TableData>,
     /// The profile's guidance, if any.
     guide: Option<&'a Guide>,
 }
@@ -404,6 +413,10 @@ impl Env for AotEnv<'_> {
             }
         }
         out
+    }
+
+    fn jump_table(&mut self, branch_pc: u64) -> Option<lower::TableData> {
+        self.shared.folds.get(&branch_pc).cloned()
     }
 
     fn is_cold(&self, pc: u64) -> bool {
@@ -490,6 +503,24 @@ fn jump_tables(disc: &Discovery) -> HashMap<u64, Vec<u64>> {
     disc.jump_tables
         .iter()
         .map(|t| (t.branch, t.targets.clone()))
+        .collect()
+}
+
+/// The jump tables whose contents are fixed ([`super::discover::JumpTable::entries`]), by
+/// the address of their indirect branch: their switches are folded (see [`lower`]), and the
+/// tables are among the guest ranges of the regions that hold those branches.
+fn fixed_tables(disc: &Discovery) -> HashMap<u64, lower::TableData> {
+    disc.jump_tables
+        .iter()
+        .filter(|t| !t.entries.is_empty())
+        .map(|t| {
+            let data = lower::TableData {
+                addr: t.table,
+                size: t.size,
+                entries: t.entries.clone(),
+            };
+            (t.branch, data)
+        })
         .collect()
 }
 
