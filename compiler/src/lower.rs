@@ -19,6 +19,8 @@
 //!   (patchable chaining without returning to the dispatcher), else return [`exit::CONTINUE`].
 //! - NZCV is computed lazily where it can be: a condition read right after the compare or
 //!   flag-setting op that produced it becomes one host compare of the original operands.
+//! - An indirect jump through a jump table whose contents are fixed ([`Env::jump_table`]) is
+//!   folded into a host jump table on the entry's index ([`switch`]).
 //! - Guest memory accesses are inline: range check, page-permission check, host access at
 //!   `mem_base + addr`; anything unusual (fault, page crossing, code page written) goes to a
 //!   runtime slow path that implements the interpreter's exact semantics.

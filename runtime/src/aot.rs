@@ -40,7 +40,7 @@ pub struct AotRegion {
     pub pc: u64,
     /// Host address of its code.
     pub code: u64,
-    /// Guest ranges it was translated from.
+    /// Guest ranges it was translated from (code, and the jump tables it folded).
     pub ranges: Vec<(u64, u64)>,
     /// The chain slot of exits to it, if the image's code has one.
     pub slot: Option<u32>,

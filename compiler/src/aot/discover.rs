@@ -118,7 +118,7 @@ pub struct JumpTable {
     /// Bytes per entry.
     pub size: u8,
     /// The `len` entries as loaded (zero-extended) when the table lies in read-only memory
-    /// ([`Image::is_fixed`]): a translation may then fold them, with the table among its
+    /// (`Image::is_fixed`): a translation may then fold them, with the table among its
     /// guest ranges so that changing it invalidates the code. Empty otherwise.
     #[serde(skip)]
     pub entries: Vec<u64>,

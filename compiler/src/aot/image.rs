@@ -226,7 +226,8 @@ pub struct RegionEntry {
     pub code: u64,
     /// Guest instructions it translates.
     pub guest_insns: u32,
-    /// Guest address ranges its code was translated from (for invalidation). Empty for a
+    /// Guest address ranges its code was translated from, and the jump tables it folded
+    /// (for invalidation: the runtime marks them as code). Empty for a
     /// secondary entry of a region (same code offset, no instructions of its own), which
     /// is invalidated with it.
     pub ranges: Vec<(u64, u64)>,
