@@ -2368,8 +2368,24 @@ impl<E: Env> Lower<'_, '_, E> {
         else {
             return None;
         };
-        let table = self.env.jump_table(blk.last_insn_pc()?)?;
-        switch::plan(blk, &table)
+        let pc = blk.last_insn_pc()?;
+        let table = self.env.jump_table(pc)?;
+        let mut plan = switch::plan(blk, &table)?;
+        // A case may enter a block of the region only along an edge the region's dataflow
+        // knows (the branch's known targets); another one takes the block's own way.
+        let known: HashSet<u64> = self
+            .env
+            .indirect_targets(pc, BranchKind::Jump)
+            .into_iter()
+            .collect();
+        for c in &mut plan.cases {
+            if c.as_ref().is_some_and(|c| {
+                self.internal.contains_key(&c.target) && !known.contains(&c.target)
+            }) {
+                *c = None;
+            }
+        }
+        Some(plan)
     }
 
     /// Before the table load of a folded switch at guest address `addr`: an entry of the
@@ -2396,12 +2412,13 @@ impl<E: Env> Lower<'_, '_, E> {
         let table: Vec<ir::Block> = plan
             .cases
             .iter()
-            .map(|c| {
-                *blocks.entry(c).or_insert_with(|| {
+            .map(|c| match c {
+                None => fallback,
+                Some(c) => *blocks.entry(c).or_insert_with(|| {
                     let blk = self.b.create_block();
                     distinct.push((c, blk));
                     blk
-                })
+                }),
             })
             .collect();
         let calls: Vec<_> = table

@@ -182,8 +182,13 @@ fn discover_bytecode_jump_tables() {
             .filter(|t| containing(&funcs, t.branch).is_some_and(|f| f.name == dispatch))
             .collect();
         assert!(!tables.is_empty(), "{name}: no jump table in {dispatch}");
-        // bytecode.c's switch has 19 opcodes (0..=0x12): the `cmp w?, #0x12` bound.
+        // bytecode.c's switch has 19 opcodes (0..=0x12): the `cmp w?, #0x12` bound. Its
+        // table of halfword offsets is in read-only data: its entries are kept (foldable).
         assert!(tables.iter().any(|t| t.len == 19), "{name}: {tables:?}");
+        for t in &tables {
+            assert_eq!(t.entries.len() as u64, t.len, "{name}: {t:?}");
+            assert!(matches!(t.size, 1 | 2 | 4), "{name}: {t:?}");
+        }
         // Every target of every table is an instruction inside the function of its branch,
         // has a block, and is an entry.
         for t in &d.jump_tables {
@@ -518,4 +523,20 @@ fn function_pointers_in_data_are_roots() {
     );
     assert!(d.stats.data_pointers > 100, "{:?}", d.stats);
     assert!(d.stats.coverage() > 0.85, "{:?}", d.stats);
+}
+
+/// Functions reached only through an address formed in code (`adrp` + `add`, e.g. a function
+/// passed as an argument, as busybox's gzip passes its deflate routines) are roots too.
+#[test]
+fn code_formed_pointers_are_roots() {
+    let Some(elf) = guest("busybox") else { return };
+    let d = discover(&elf).unwrap();
+    println!(
+        "busybox: coverage {:.3}, {} formed-pointer roots",
+        d.stats.coverage(),
+        d.stats.formed_pointers
+    );
+    // Measured: 96.1% with them, 91% without.
+    assert!(d.stats.formed_pointers > 50, "{:?}", d.stats);
+    assert!(d.stats.coverage() > 0.94, "{:?}", d.stats);
 }

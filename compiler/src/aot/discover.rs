@@ -161,6 +161,9 @@ pub struct DiscoveryStats {
     /// Code addresses found in data sections and used as roots (new code only).
     #[serde(default)]
     pub data_pointers: u64,
+    /// Code addresses formed in code (`adrp` + `add`) and used as roots (new code only).
+    #[serde(default)]
+    pub formed_pointers: u64,
 }
 
 impl DiscoveryStats {
@@ -494,6 +497,30 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
         }
         d.run();
     }
+    // Code addresses formed in code (a function passed as an argument or stored at run
+    // time: `adrp` + `add`), inside executable sections (never read-only data the segment
+    // also holds) and outside the code found so far; what they lead to may form more.
+    for _ in 0..MAX_FORMED_ROUNDS {
+        let formed: Vec<u64> = d
+            .formed_addresses()
+            .into_iter()
+            .filter(|&a| exec_ranges.iter().any(|r| r.contains(&a)) && img.is_code(a))
+            .filter(|&a| {
+                d.blocks
+                    .range(..=a)
+                    .next_back()
+                    .is_none_or(|(_, b)| !b.guest_range().contains(&a))
+            })
+            .collect();
+        if formed.is_empty() {
+            break;
+        }
+        stats.formed_pointers += formed.len() as u64;
+        for a in formed {
+            d.add_function(a);
+        }
+        d.run();
+    }
     let unseen: Vec<u64> = hints
         .entries
         .iter()
@@ -660,6 +687,9 @@ fn fde_starts(section: &[u8], addr: u64) -> Vec<u64> {
 const SEARCH_BUDGET: u32 = 24;
 /// Predecessor blocks a backward search may cross.
 const SEARCH_DEPTH: u32 = 4;
+/// Most rounds of descent from code addresses formed in code.
+const MAX_FORMED_ROUNDS: usize = 8;
+
 /// Most entries accepted in one jump table.
 const MAX_TABLE_ENTRIES: u64 = 1 << 14;
 
@@ -850,6 +880,39 @@ impl<'a> Descent<'a> {
         }
         self.words.insert(pc, words);
         self.blocks.insert(pc, block);
+    }
+
+    /// The addresses `adrp xN, page` then `add xM, xN, #imm` (no write to xN between) form
+    /// inside a block, over all blocks; sorted, deduplicated.
+    fn formed_addresses(&self) -> Vec<u64> {
+        let mut out = BTreeSet::new();
+        for (&pc, words) in &self.words {
+            let mut page: [Option<u64>; 32] = [None; 32];
+            for (i, &w) in words.iter().enumerate() {
+                let at = pc + 4 * i as u64;
+                let rd = (w & 31) as usize;
+                if w & 0x9f00_0000 == 0x9000_0000 {
+                    // ADRP: immhi:immlo, a signed count of 4 KiB pages.
+                    let imm = ((w >> 5) & 0x7_ffff) << 2 | (w >> 29) & 3;
+                    let off = (sext(u64::from(imm), 21) as u64) << 12;
+                    page[rd] = Some((at & !0xfff).wrapping_add(off));
+                    continue;
+                }
+                if w & 0xffc0_0000 == 0x9100_0000 {
+                    // ADD (immediate, 64-bit, unshifted).
+                    let rn = ((w >> 5) & 31) as usize;
+                    if let Some(p) = page[rn] {
+                        out.insert(p + u64::from((w >> 10) & 0xfff));
+                    }
+                }
+                for (r, p) in page.iter_mut().enumerate().take(31) {
+                    if writes(w, r as u32) {
+                        *p = None;
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
     }
 
     /// Tries to find the targets of the indirect branch ending block `pc`.

@@ -48,8 +48,8 @@ pub struct Plan {
     pub table: u64,
     /// log2 of the entry size.
     pub shift: u32,
-    /// One per table entry.
-    pub cases: Vec<Case>,
+    /// One per table entry (`None`: the entry takes the block's own instructions).
+    pub cases: Vec<Option<Case>>,
 }
 
 /// The folded switch of `block` through `table`, if the block has the shape (see the module
@@ -127,10 +127,10 @@ pub fn plan(block: &Block, table: &TableData) -> Option<Plan> {
             .filter(|&r| set & (1 << r) != 0)
             .map(|r| regs[r as usize].map(|v| (r, v)))
             .collect::<Option<Vec<_>>>()?;
-        cases.push(Case {
+        cases.push(Some(Case {
             sets,
             target: target?,
-        });
+        }));
     }
     Some(Plan {
         load,
@@ -189,9 +189,11 @@ mod tests {
         let p = plan(&b, &table(&[0, 3, 0xfffc])).expect("folds");
         assert_eq!((p.table, p.shift), (0x8000, 1));
         let l = 0x1010u64;
-        let want = |off: i64| Case {
-            sets: vec![(0, l), (1, l.wrapping_add((off * 4) as u64))],
-            target: l.wrapping_add((off * 4) as u64),
+        let want = |off: i64| {
+            Some(Case {
+                sets: vec![(0, l), (1, l.wrapping_add((off * 4) as u64))],
+                target: l.wrapping_add((off * 4) as u64),
+            })
         };
         assert_eq!(p.cases, vec![want(0), want(3), want(-4)]);
         assert!(matches!(b.ops[p.load], Op::Load { size: 2, .. }));
