@@ -42,7 +42,7 @@ use crate::state::CpuState;
 mod fp;
 mod switch;
 
-pub use switch::TableData;
+pub use switch::{table_base, TableData, MAX_ENTRIES as MAX_TABLE_ENTRIES};
 
 /// Values returned by translated code.
 pub mod exit {
@@ -2371,21 +2371,23 @@ impl<E: Env> Lower<'_, '_, E> {
         let pc = blk.last_insn_pc()?;
         let table = self.env.jump_table(pc)?;
         let mut plan = switch::plan(blk, &table)?;
-        // A case may enter a block of the region only along an edge the region's dataflow
-        // knows (the branch's known targets); another one takes the block's own way.
+        // Only the branch's known targets: a block of the region is entered only along an
+        // edge the region's dataflow knows, and bytes beyond a table whose bound the caller
+        // does not know (the JIT's) are no cases. Other entries take the block's own way.
         let known: HashSet<u64> = self
             .env
             .indirect_targets(pc, BranchKind::Jump)
             .into_iter()
             .collect();
         for c in &mut plan.cases {
-            if c.as_ref().is_some_and(|c| {
-                self.internal.contains_key(&c.target) && !known.contains(&c.target)
-            }) {
+            if c.as_ref().is_some_and(|c| !known.contains(&c.target)) {
                 *c = None;
             }
         }
-        Some(plan)
+        while plan.cases.last() == Some(&None) {
+            plan.cases.pop();
+        }
+        (!plan.cases.is_empty()).then_some(plan)
     }
 
     /// Before the table load of a folded switch at guest address `addr`: an entry of the

@@ -156,7 +156,7 @@ impl Process {
             }
             cache.poll_background();
             let t0 = opts.timing.then(Instant::now);
-            let exit = match cache.runnable(self.cpu.pc, &mut self.mem) {
+            let exit = match cache.runnable(self.cpu.pc, &self.cpu.x, &mut self.mem) {
                 Runnable::Interp(block) => {
                     if opts.trace {
                         self.trace(&block);

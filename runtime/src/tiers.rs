@@ -191,11 +191,18 @@ pub struct CodeCache {
     /// faults) instead of relying on the host MMU.
     precise_loads: bool,
     /// The single block the dispatcher ran last (interpreted or baseline), if it ended with
-    /// an indirect jump: its branch pc.
-    last_indirect: Option<u64>,
+    /// an indirect jump: its branch pc and the block.
+    last_indirect: Option<(u64, Arc<Block>)>,
     /// Targets each indirect jump (`br`, e.g. a switch) was seen to reach while its block
     /// ran as a single block; optimized regions take them in and branch to them inside.
     indirect_seen: HashMap<u64, Vec<u64>>,
+    /// Where each indirect jump's block seemed to read a jump table (base address, entry
+    /// size: [`lower::table_base`] with the registers after it ran), by branch pc; optimized
+    /// regions fold the tables found in read-only memory.
+    table_bases: HashMap<u64, (u64, u8)>,
+    /// Guest ranges of the jump tables handed to optimizing compiles: a write to one must
+    /// also discard the results still in flight (no entry holds their ranges yet).
+    folded_tables: Vec<(u64, u64)>,
 }
 
 /// Most targets remembered per indirect jump.
@@ -245,6 +252,8 @@ impl CodeCache {
             precise_loads: cfg.precise_faults,
             last_indirect: None,
             indirect_seen: HashMap::new(),
+            table_bases: HashMap::new(),
+            folded_tables: Vec::new(),
         };
         if cache.precise_loads {
             // Image code relies on the host MMU for its loads.
@@ -418,7 +427,8 @@ impl CodeCache {
     }
 
     /// Looks up `pc`, applies the tier policy, and says what to run.
-    pub fn runnable(&mut self, pc: u64, mem: &mut GuestMemory) -> Runnable {
+    /// `regs`: the guest's X registers now (after the block that ran last).
+    pub fn runnable(&mut self, pc: u64, regs: &[u64; 32], mem: &mut GuestMemory) -> Runnable {
         // Where the single block run last jumped to (image code in between: unknown).
         let last_indirect = self.last_indirect.take();
         if let Some(p) = &self.profile {
@@ -435,10 +445,15 @@ impl CodeCache {
             log::trace!("not in the image: {pc:#x}");
         }
         let idx = self.entry(pc, mem);
-        if let Some(site) = last_indirect {
+        if let Some((site, block)) = last_indirect {
             let seen = self.indirect_seen.entry(site).or_default();
             if seen.len() < INDIRECT_SEEN_MAX && !seen.contains(&pc) {
                 seen.push(pc);
+            }
+            if let std::collections::hash_map::Entry::Vacant(v) = self.table_bases.entry(site) {
+                if let Some(t) = lower::table_base(&block, regs) {
+                    v.insert(t);
+                }
             }
         }
         let e = &mut self.entries[idx];
@@ -473,7 +488,7 @@ impl CodeCache {
                 ..
             }) = e.block.ops.last()
             {
-                self.last_indirect = e.block.last_insn_pc();
+                self.last_indirect = e.block.last_insn_pc().map(|s| (s, e.block.clone()));
             }
         }
         if e.native != 0 {
@@ -763,7 +778,35 @@ impl CodeCache {
             profiling: self.profile.is_some(),
             host_fault_loads: !self.precise_loads,
             indirect,
+            tables: HashMap::new(),
         }
+    }
+
+    /// [`Self::env_for`] an optimized region: also the jump tables its switches read.
+    fn opt_env_for(
+        &mut self,
+        blocks: &[&Block],
+        slots: HashMap<u64, u32>,
+        mem: &mut GuestMemory,
+    ) -> JitEnv {
+        let mut env = self.env_for(blocks, slots);
+        if self.profile.is_none() {
+            env.tables = blocks
+                .iter()
+                .filter_map(|b| {
+                    let site = b.last_insn_pc()?;
+                    let &(base, size) = self.table_bases.get(&site)?;
+                    Some((site, fixed_table(mem, base, size)?))
+                })
+                .collect();
+            for t in env.tables.values() {
+                let r = (t.addr, t.addr + t.entries.len() as u64 * u64::from(t.size));
+                if !self.folded_tables.contains(&r) {
+                    self.folded_tables.push(r);
+                }
+            }
+        }
+        env
     }
 
     fn slots_for(&mut self, blocks: &[&Block]) -> HashMap<u64, u32> {
@@ -803,7 +846,7 @@ impl CodeCache {
         let slots = self.slots_for(&refs);
         let job = Job {
             pc: self.entries[idx].block.pc,
-            env: self.env_for(&refs, slots),
+            env: self.opt_env_for(&refs, slots, mem),
             blocks,
             generation: self.generation,
         };
@@ -816,7 +859,7 @@ impl CodeCache {
         let blocks = self.form_region(idx, mem);
         let refs: Vec<&Block> = blocks.iter().map(|b| &**b).collect();
         let slots = self.slots_for(&refs);
-        let mut env = self.env_for(&refs, slots);
+        let mut env = self.opt_env_for(&refs, slots, mem);
         let Some(comp) = self.opt_sync.as_mut() else {
             return;
         };
@@ -825,10 +868,7 @@ impl CodeCache {
             pc: blocks[0].pc,
             generation: self.generation,
             guest_insns: refs.iter().map(|b| b.guest_insns as u64).sum(),
-            ranges: refs
-                .iter()
-                .map(|b| (b.guest_range().start, b.guest_range().end))
-                .collect(),
+            ranges: jit::region_ranges(&refs, &env),
             result,
         };
         self.install_opt(done);
@@ -886,7 +926,11 @@ impl CodeCache {
             removed += gone;
             dropped_native |= gone > 0;
         }
-        if removed == 0 {
+        let table_written = self
+            .folded_tables
+            .iter()
+            .any(|&(s, t)| s < end && t > start);
+        if removed == 0 && !table_written {
             return 0;
         }
         self.map = self
@@ -983,6 +1027,36 @@ fn end_at_other_starts(blocks: &mut [Arc<Block>]) {
             Arc::make_mut(b).end_before(p);
         }
     }
+}
+
+/// The entries of the jump table at guest `base` (`size` bytes each) while they lie in
+/// readable, non-writable memory (up to [`lower::MAX_TABLE_ENTRIES`]; the caller does not
+/// know the bound), marked as code so that changing them invalidates the code folding them.
+fn fixed_table(mem: &mut GuestMemory, base: u64, size: u8) -> Option<lower::TableData> {
+    use vmc_compiler::layout::perm;
+    let mut entries = Vec::new();
+    for i in 0..lower::MAX_TABLE_ENTRIES as u64 {
+        let a = base.checked_add(i * u64::from(size))?;
+        let fixed = |p: u8| p & perm::R != 0 && p & perm::W == 0;
+        if !fixed(mem.perm(a)) || !fixed(mem.perm(a + u64::from(size) - 1)) {
+            break;
+        }
+        let Ok(bytes) = mem.slice(a, u64::from(size)) else {
+            break;
+        };
+        let mut v = [0u8; 8];
+        v[..bytes.len()].copy_from_slice(bytes);
+        entries.push(u64::from_le_bytes(v));
+    }
+    if entries.is_empty() {
+        return None;
+    }
+    mem.mark_code(base, entries.len() as u64 * u64::from(size));
+    Some(lower::TableData {
+        addr: base,
+        size,
+        entries,
+    })
 }
 
 /// VMC_PERF_MAP=1: names each translation for `perf report` in /tmp/perf-PID.map.

@@ -192,6 +192,7 @@ fn render(g: &Golden) -> Result<String, String> {
         profiling: false,
         host_fault_loads: !g.precise_loads,
         indirect: Default::default(),
+        tables: Default::default(),
     };
     let func = comp.lower(&refs, &mut env);
     let text = normalize(&func.display().to_string(), &symbols(&blocks));

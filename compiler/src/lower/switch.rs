@@ -140,6 +140,51 @@ pub fn plan(block: &Block, table: &TableData) -> Option<Plan> {
     })
 }
 
+/// Where the table of `block`'s switch may be, for a caller that does not know (the JIT):
+/// its table load's address is `base + index`, with `base` computed in the block from
+/// constants and registers it does not write, so `regs` (the registers after the block
+/// ran) give it. Returns it and the load's size. A guess is enough: the folded code checks
+/// the address it would load from.
+pub fn table_base(block: &Block, regs: &[u64; 32]) -> Option<(u64, u8)> {
+    let ops = &block.ops;
+    let load = ops
+        .iter()
+        .rposition(|op| matches!(op.kind(), crate::ir::OpKind::Load))?;
+    let Op::Load { addr, size, .. } = ops[load] else {
+        return None;
+    };
+    let mut known: [Option<u64>; 32] = std::array::from_fn(|n| Some(regs[n]));
+    for op in ops {
+        if let Op::Set { reg: Reg::X(n), .. } = op {
+            known[*n as usize] = None;
+        }
+    }
+    let mut temps = vec![None; block.temps as usize];
+    let mut add = None;
+    for op in &ops[..load] {
+        match *op {
+            Op::Call { .. } => known = [None; 32],
+            Op::Set {
+                reg: Reg::X(n),
+                src,
+            } => known[n as usize] = temps[src.0 as usize],
+            Op::Bin {
+                dst,
+                op: crate::ir::BinOp::Add,
+                a,
+                b,
+                ..
+            } if dst.0 == addr.0 => add = Some((a, b)),
+            _ => {
+                let _ = step(op, &mut temps, &known);
+            }
+        }
+    }
+    let (a, b) = add?;
+    let base = temps[a.0 as usize].or(temps[b.0 as usize])?;
+    Some((base, size))
+}
+
 /// Evaluates a pure op on known values (`None` where an operand is unknown); `None` if the
 /// op is not one of them.
 fn step(op: &Op, temps: &mut [Option<u64>], regs: &[Option<u64>; 32]) -> Option<()> {
@@ -197,6 +242,20 @@ mod tests {
         };
         assert_eq!(p.cases, vec![want(0), want(3), want(-4)]);
         assert!(matches!(b.ops[p.load], Op::Load { size: 2, .. }));
+    }
+
+    #[test]
+    fn the_table_base_comes_from_a_register_the_block_keeps_or_from_constants() {
+        // x9 holds the table: its value after the block is the base.
+        let mut regs = [0u64; 32];
+        regs[9] = 0x8000;
+        regs[1] = 0x1234; // overwritten by the block: not a base
+        assert_eq!(table_base(&block(&GCC_SWITCH), &regs), Some((0x8000, 2)));
+        // adrp x1, 0x1000; add x1, x1, #0x10; ldrh w0, [x1, w0, uxtw #1]; adr; add; br x0
+        let b = block(&[
+            0x90000001, 0x91004021, 0x78605820, 0x10000061, 0x8b20a820, 0xd61f0000,
+        ]);
+        assert_eq!(table_base(&b, &regs), Some((0x1010, 2)));
     }
 
     #[test]

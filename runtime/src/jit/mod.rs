@@ -67,6 +67,22 @@ pub struct JitEnv {
     /// Targets indirect jumps were seen to reach, by branch pc (those inside the region
     /// become direct branches).
     pub indirect: HashMap<u64, Vec<u64>>,
+    /// Jump tables in read-only memory, by the pc of the indirect jump that reads them
+    /// (folded: [`lower::Env::jump_table`]); marked as code, and among the region's ranges.
+    pub tables: HashMap<u64, lower::TableData>,
+}
+
+/// The guest ranges a region's code depends on: its blocks and the jump tables it folds.
+pub fn region_ranges(blocks: &[&Block], env: &JitEnv) -> Vec<(u64, u64)> {
+    blocks
+        .iter()
+        .map(|b| (b.guest_range().start, b.guest_range().end))
+        .chain(
+            env.tables
+                .values()
+                .map(|t| (t.addr, t.addr + t.entries.len() as u64 * u64::from(t.size))),
+        )
+        .collect()
 }
 
 impl lower::Env for JitEnv {
@@ -94,6 +110,9 @@ impl lower::Env for JitEnv {
     }
     fn indirect_targets(&mut self, branch_pc: u64, _kind: BranchKind) -> Vec<u64> {
         self.indirect.get(&branch_pc).cloned().unwrap_or_default()
+    }
+    fn jump_table(&mut self, branch_pc: u64) -> Option<lower::TableData> {
+        self.tables.get(&branch_pc).cloned()
     }
 }
 
@@ -308,10 +327,7 @@ impl Background {
                         pc: job.pc,
                         generation: job.generation,
                         guest_insns: blocks.iter().map(|b| b.guest_insns as u64).sum(),
-                        ranges: blocks
-                            .iter()
-                            .map(|b| (b.guest_range().start, b.guest_range().end))
-                            .collect(),
+                        ranges: region_ranges(&blocks, &env),
                         result,
                     };
                     if done_tx.send(done).is_err() {
