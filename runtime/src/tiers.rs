@@ -1038,7 +1038,7 @@ fn fixed_table(mem: &mut GuestMemory, base: u64, size: u8) -> Option<lower::Tabl
     for i in 0..lower::MAX_TABLE_ENTRIES as u64 {
         let a = base.checked_add(i * u64::from(size))?;
         let fixed = |p: u8| p & perm::R != 0 && p & perm::W == 0;
-        if !fixed(mem.perm(a)) || !fixed(mem.perm(a + u64::from(size) - 1)) {
+        if !fixed(mem.perm(a)) || !fixed(mem.perm(a.saturating_add(u64::from(size) - 1))) {
             break;
         }
         let Ok(bytes) = mem.slice(a, u64::from(size)) else {
