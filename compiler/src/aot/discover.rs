@@ -902,7 +902,7 @@ impl<'a> Descent<'a> {
                     // ADD (immediate, 64-bit, unshifted).
                     let rn = ((w >> 5) & 31) as usize;
                     if let Some(p) = page[rn] {
-                        out.insert(p + u64::from((w >> 10) & 0xfff));
+                        out.insert(p.wrapping_add(u64::from((w >> 10) & 0xfff)));
                     }
                 }
                 for (r, p) in page.iter_mut().enumerate().take(31) {
