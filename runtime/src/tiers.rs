@@ -800,7 +800,7 @@ impl CodeCache {
                 })
                 .collect();
             for t in env.tables.values() {
-                let r = (t.addr, t.addr + t.entries.len() as u64 * u64::from(t.size));
+                let r = t.range();
                 if !self.folded_tables.contains(&r) {
                     self.folded_tables.push(r);
                 }

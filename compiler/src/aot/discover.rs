@@ -483,12 +483,7 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
     data_pointers.dedup();
     let outside: Vec<u64> = data_pointers
         .into_iter()
-        .filter(|&a| {
-            d.blocks
-                .range(..=a)
-                .next_back()
-                .is_none_or(|(_, b)| !b.guest_range().contains(&a))
-        })
+        .filter(|&a| !d.in_found_code(a))
         .collect();
     if !outside.is_empty() {
         stats.data_pointers = outside.len() as u64;
@@ -505,12 +500,7 @@ pub fn discover_with(elf: &[u8], hints: &Hints) -> Result<Discovery, DiscoverErr
             .formed_addresses()
             .into_iter()
             .filter(|&a| exec_ranges.iter().any(|r| r.contains(&a)) && img.is_code(a))
-            .filter(|&a| {
-                d.blocks
-                    .range(..=a)
-                    .next_back()
-                    .is_none_or(|(_, b)| !b.guest_range().contains(&a))
-            })
+            .filter(|&a| !d.in_found_code(a))
             .collect();
         if formed.is_empty() {
             break;
@@ -880,6 +870,14 @@ impl<'a> Descent<'a> {
         }
         self.words.insert(pc, words);
         self.blocks.insert(pc, block);
+    }
+
+    /// Whether `a` lies inside a block found so far.
+    fn in_found_code(&self, a: u64) -> bool {
+        self.blocks
+            .range(..=a)
+            .next_back()
+            .is_some_and(|(_, b)| b.guest_range().contains(&a))
     }
 
     /// The addresses `adrp xN, page` then `add xM, xN, #imm` (no write to xN between) form

@@ -255,7 +255,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
                 // Folded jump tables: writing one invalidates the code, as writing code does.
                 ranges.extend(r.iter().filter_map(|&i| {
                     let t = folds.get(&disc.blocks[i].last_insn_pc()?)?;
-                    Some((t.addr, t.addr + t.entries.len() as u64 * u64::from(t.size)))
+                    Some(t.range())
                 }));
                 ranges.sort_unstable();
                 // Blocks no longer overlap: merge the adjacent ones.

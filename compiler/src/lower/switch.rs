@@ -14,7 +14,7 @@
 //! them invalidates the translation like writing its code.
 
 use crate::interp;
-use crate::ir::{Block, BranchKind, Op, Reg};
+use crate::ir::{Block, BranchKind, Dst, Op, Reg, Temp};
 
 /// Most table entries folded (a bigger switch keeps the generic path).
 pub const MAX_ENTRIES: usize = 1024;
@@ -28,6 +28,16 @@ pub struct TableData {
     pub size: u8,
     /// The entries as a load of `size` bytes returns them (zero-extended).
     pub entries: Vec<u64>,
+}
+
+impl TableData {
+    /// The guest bytes the table occupies.
+    pub fn range(&self) -> (u64, u64) {
+        (
+            self.addr,
+            self.addr + self.entries.len() as u64 * u64::from(self.size),
+        )
+    }
 }
 
 /// What one table entry leads to.
@@ -69,15 +79,7 @@ pub fn plan(block: &Block, table: &TableData) -> Option<Plan> {
         return None;
     }
     // The table load: the block's last load, of an entry's size.
-    let load = ops
-        .iter()
-        .rposition(|op| matches!(op.kind(), crate::ir::OpKind::Load))?;
-    let Op::Load {
-        dst: loaded, size, ..
-    } = ops[load]
-    else {
-        return None;
-    };
+    let (load, loaded, _, size) = table_load(block)?;
     if size != table.size {
         return None;
     }
@@ -147,12 +149,7 @@ pub fn plan(block: &Block, table: &TableData) -> Option<Plan> {
 /// the address it would load from.
 pub fn table_base(block: &Block, regs: &[u64; 32]) -> Option<(u64, u8)> {
     let ops = &block.ops;
-    let load = ops
-        .iter()
-        .rposition(|op| matches!(op.kind(), crate::ir::OpKind::Load))?;
-    let Op::Load { addr, size, .. } = ops[load] else {
-        return None;
-    };
+    let (load, _, addr, size) = table_load(block)?;
     let mut known: [Option<u64>; 32] = std::array::from_fn(|n| Some(regs[n]));
     for op in ops {
         if let Op::Set { reg: Reg::X(n), .. } = op {
@@ -185,10 +182,23 @@ pub fn table_base(block: &Block, regs: &[u64; 32]) -> Option<(u64, u8)> {
     Some((base, size))
 }
 
+/// The block's last load (where a switch reads its table entry): its index in the ops, its
+/// destination, address and size.
+fn table_load(block: &Block) -> Option<(usize, Dst, Temp, u8)> {
+    let load = block
+        .ops
+        .iter()
+        .rposition(|op| matches!(op.kind(), crate::ir::OpKind::Load))?;
+    match block.ops[load] {
+        Op::Load { dst, addr, size } => Some((load, dst, addr, size)),
+        _ => None,
+    }
+}
+
 /// Evaluates a pure op on known values (`None` where an operand is unknown); `None` if the
 /// op is not one of them.
 fn step(op: &Op, temps: &mut [Option<u64>], regs: &[Option<u64>; 32]) -> Option<()> {
-    let t = |x: crate::ir::Temp| temps[x.0 as usize];
+    let t = |x: Temp| temps[x.0 as usize];
     let (dst, v) = match *op {
         Op::Const { dst, value } => (dst, Some(value)),
         Op::Get {

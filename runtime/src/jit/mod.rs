@@ -77,11 +77,7 @@ pub fn region_ranges(blocks: &[&Block], env: &JitEnv) -> Vec<(u64, u64)> {
     blocks
         .iter()
         .map(|b| (b.guest_range().start, b.guest_range().end))
-        .chain(
-            env.tables
-                .values()
-                .map(|t| (t.addr, t.addr + t.entries.len() as u64 * u64::from(t.size))),
-        )
+        .chain(env.tables.values().map(lower::TableData::range))
         .collect()
 }
 
