@@ -17,6 +17,11 @@
 //! - Direct branches to blocks of the region are Cranelift jumps; exits to other known guest
 //!   addresses tail-call the target translation through a chain slot when the runtime has one
 //!   (patchable chaining without returning to the dispatcher), else return [`exit::CONTINUE`].
+//! - Return-address prediction ([`Env::host_calls`]): a guest call that leaves the region is
+//!   a host call of the callee's translation, passing the return address as the region's
+//!   parameter; the callee's `RET` to that address is a host return (predicted by the host's
+//!   return stack), and the caller goes on at its return site. Any other return takes the
+//!   indirect path.
 //! - NZCV is computed lazily where it can be: a condition read right after the compare or
 //!   flag-setting op that produced it becomes one host compare of the original operands.
 //! - An indirect jump through a jump table whose contents are fixed ([`Env::jump_table`]) is
@@ -109,6 +114,9 @@ pub struct JitContext {
     /// Result of the last call to an entry point that preserves all registers
     /// ([`Callee::preserves_all`]).
     pub ret: u64,
+    /// Lowest host stack pointer at which translated code still makes a guest call a host
+    /// call (see the module doc); set by the runtime's entry, below it calls are tail calls.
+    pub stack_limit: u64,
     /// Host address of the running AOT image's import table (0 without one): the addresses
     /// of the runtime entry points and helpers its code calls, in the order of the image's
     /// import list. Image code loads them from here, so it needs no relocation.
@@ -242,6 +250,13 @@ pub trait Env {
     fn profiling(&self) -> bool {
         false
     }
+    /// Return-address prediction: whether a guest call that leaves the region is a host call
+    /// of the callee's translation whose matching `RET` is a host return (see the module
+    /// doc). Off, calls are tail calls like jumps and returns look their target up. Code
+    /// made either way runs together (every `RET` honours a host caller's expectation).
+    fn host_calls(&self) -> bool {
+        false
+    }
     /// Whether the block at `pc` is cold (never ran in the profile): its code is laid out
     /// after the hot code of the region.
     fn is_cold(&self, _pc: u64) -> bool {
@@ -291,9 +306,12 @@ pub struct Region<'a> {
     pub entries: &'a [u64],
 }
 
-/// The signature of every translated region.
+/// The signature of every translated region: `fn(expect) -> exit code`, where `expect` is
+/// the guest return address whose `RET` returns to the host caller (translated guest calls
+/// are host calls, see the module doc; the runtime's entry passes 0, which no call site has).
 pub fn region_signature() -> Signature {
     let mut sig = Signature::new(CallConv::Tail);
+    sig.params.push(AbiParam::new(types::I64));
     sig.returns.push(AbiParam::new(types::I64));
     sig
 }
@@ -410,6 +428,11 @@ struct Lower<'a, 'f, E: Env> {
     /// needs from the CPU state, then jumps to it.
     landing: HashMap<u64, ir::Block>,
     region_sig: ir::SigRef,
+    /// The region's parameter: the return address of the host call this translation runs
+    /// in (every tail call passes it on), kept in a stack slot so it holds no register.
+    expect: ir::StackSlot,
+    /// The i64 and i8 zeros the entry block defines the flag and SMC variables with.
+    entry_zeros: (Value, Value),
     callee_sigs: HashMap<Callee, ir::SigRef>,
     // Per IR block:
     temps: Vec<Option<Value>>,
@@ -486,7 +509,15 @@ pub fn lower_region<E: Env>(
     let mut func = Function::with_name_signature(name, region_signature());
     let mut b = FunctionBuilder::new(&mut func, fctx);
     let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
+    let expect = b.create_sized_stack_slot(ir::StackSlotData::new(
+        ir::StackSlotKind::ExplicitSlot,
+        8,
+        3,
+    ));
+    let param = b.block_params(entry)[0];
+    b.ins().stack_store(types::I64, param, expect, 0);
     let vars: [Variable; NREGS] = std::array::from_fn(|_| b.declare_var(types::I64));
     let smc = b.declare_var(types::I8);
     let zero8 = b.ins().iconst(types::I8, 0);
@@ -713,6 +744,8 @@ pub fn lower_region<E: Env>(
         internal: internal_blocks,
         landing,
         region_sig,
+        expect,
+        entry_zeros: (zero, zero8),
         callee_sigs: HashMap::new(),
         temps: Vec::new(),
         defs: Vec::new(),
@@ -836,6 +869,11 @@ fn flows<E: Env>(
                 }
                 _ => {}
             }
+        }
+        // A call returns to its return site, with the state stored: through the host call's
+        // continuation when the callee is outside ([`Lower::host_call`]).
+        if env.host_calls() {
+            succ.extend(blk.return_site());
         }
         succ.retain(|t| inside.contains(t));
         info.insert(
@@ -1166,30 +1204,126 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.ins().return_(&[v]);
     }
 
-    /// Leaves the region for a known guest address: chained tail call when possible.
-    fn exit_to(&mut self, target: u64) {
+    /// Leaves the region for a known guest address: chained tail call when possible; a call
+    /// (`ret_site`: its return address) through a chain slot is a host call
+    /// ([`Self::host_call`]).
+    fn exit_to(&mut self, target: u64, ret_site: Option<u64>) {
         self.spill();
         let pc = self.iconst(types::I64, target);
         self.set_pc(pc);
-        match self.env.chain_slot(target) {
-            Some(slot) => {
-                let table = self.ctx_field(offset_of!(JitContext, chain));
-                let code = self.b.ins().load(
-                    types::I64,
-                    MemFlagsData::new().with_notrap(),
-                    table,
-                    8 * slot as i32,
-                );
-                let chained = self.b.create_block();
-                let back = self.b.create_block();
-                self.b.ins().brif(code, chained, &[], back, &[]);
-                self.b.switch_to_block(chained);
-                let sig = self.region_sig;
-                self.b.ins().return_call_indirect(sig, code, &[]);
-                self.b.switch_to_block(back);
-                self.ret(exit::CONTINUE);
-            }
-            None => self.ret(exit::CONTINUE),
+        self.chain_to(target, ret_site);
+    }
+
+    /// Enters the translation of `target` (`cpu.pc` already set) through its chain slot, or
+    /// returns to the dispatcher.
+    fn chain_to(&mut self, target: u64, ret_site: Option<u64>) {
+        let Some(slot) = self.env.chain_slot(target) else {
+            return self.ret(exit::CONTINUE);
+        };
+        let table = self.ctx_field(offset_of!(JitContext, chain));
+        let code = self.b.ins().load(
+            types::I64,
+            MemFlagsData::new().with_notrap(),
+            table,
+            8 * slot as i32,
+        );
+        let chained = self.b.create_block();
+        let back = self.b.create_block();
+        self.b.ins().brif(code, chained, &[], back, &[]);
+        self.b.switch_to_block(chained);
+        match ret_site {
+            Some(r) => self.host_call(code, r),
+            None => self.tail_call(code),
+        }
+        self.b.switch_to_block(back);
+        self.ret(exit::CONTINUE);
+    }
+
+    /// The return address of the call (of `kind`) being lowered, when it is made a host call
+    /// ([`Env::host_calls`]).
+    fn host_call_return(&self, kind: BranchKind) -> Option<u64> {
+        (kind == BranchKind::Call && self.env.host_calls()).then(|| self.cur_pc + 4)
+    }
+
+    /// Tail-calls a translation (passing on the region's host return address).
+    fn tail_call(&mut self, code: Value) {
+        let sig = self.region_sig;
+        let expect = self
+            .b
+            .ins()
+            .stack_load(types::I64, types::I64, self.expect, 0);
+        self.b.ins().return_call_indirect(sig, code, &[expect]);
+    }
+
+    /// Return-address prediction: calls the translation of a guest call's target (the state
+    /// stored, `cpu.pc` set) as a host call expecting `ret_site`. The callee's `RET` to
+    /// `ret_site` is a host return (predicted by the host's return stack, where a table
+    /// lookup and an indirect jump would be predicted by target history), then this region
+    /// goes on at the return site with the registers from the state. Whatever else comes
+    /// back (an exit to the dispatcher, a system call, a fault) is returned to this
+    /// region's own caller. Correct for any guest: the continuation checks the pc, so a
+    /// guest that returns elsewhere (longjmp, a changed X30) only loses the prediction.
+    /// When the host stack budget ([`JitContext::stack_limit`]) is spent (deep recursion),
+    /// a tail call as for a jump.
+    fn host_call(&mut self, code: Value, ret_site: u64) {
+        let sp = self.b.ins().get_stack_pointer(types::I64);
+        let limit = self.ctx_field(offset_of!(JitContext, stack_limit));
+        let deep = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+        let (tail, call) = (self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(tail);
+        self.b.ins().brif(deep, tail, &[], call, &[]);
+        self.b.switch_to_block(tail);
+        self.tail_call(code);
+        self.b.switch_to_block(call);
+        let sig = self.region_sig;
+        let expect = self.iconst(types::I64, ret_site);
+        let inst = self.b.ins().call_indirect(sig, code, &[expect]);
+        let r = self.b.inst_results(inst)[0];
+        let cpu = self.cpu();
+        let pc = self.b.ins().load(
+            types::I64,
+            state_flags(),
+            cpu,
+            offset_of!(CpuState, pc) as i32,
+        );
+        let at = self.b.ins().icmp_imm_u(IntCC::Equal, pc, ret_site as i64);
+        let cont = self.b.ins().icmp_imm_u(IntCC::Equal, r, exit::CONTINUE);
+        let back = self.b.ins().band(at, cont);
+        let (returned, out) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().brif(back, returned, &[], out, &[]);
+        self.b.switch_to_block(out);
+        self.b.ins().return_(&[r]);
+        self.b.switch_to_block(returned);
+        // Everything is in the state now: nothing is dirty, the flags and the FP mode are
+        // the callee's.
+        // As at the function's entry, every variable the code after it may read is defined
+        // afresh here (the landing loads the registers), so no value stays live across the
+        // call.
+        self.dirty = [false; NREGS];
+        self.vdirty = 0;
+        // The entry's constants themselves: where every path brings the same value, the
+        // flags' kind stays a constant and their materializations fold.
+        let (zero, zero8) = self.entry_zeros;
+        self.b.def_var(self.fa, zero);
+        self.b.def_var(self.fb, zero);
+        self.b.def_var(self.fk, zero);
+        self.b.def_var(self.smc, zero8);
+        let cpu = self.cpu();
+        let v = self
+            .b
+            .ins()
+            .load(types::I64, state_flags(), cpu, reg_offset(NZCV));
+        self.b.def_var(self.vars[NZCV], v);
+        self.fk_static = Some(lazy::PACKED);
+        self.reload_fpmode();
+        if let Some(&l) = self.landing.get(&ret_site) {
+            self.b.ins().jump(l, &[]);
+        } else if self.env.chain_slot(ret_site).is_some() {
+            self.chain_to(ret_site, None);
+        } else {
+            // As a return through the indirect path would.
+            let t = self.iconst(types::I64, ret_site);
+            self.indirect_exit(t, None);
         }
     }
 
@@ -1257,9 +1391,9 @@ impl<E: Env> Lower<'_, '_, E> {
     }
 
     /// Leaves for a computed guest address (state already written back): a hit in the
-    /// indirect-branch table tail-calls the target's translation, a miss returns to the
-    /// dispatcher.
-    fn indirect_exit(&mut self, target: Value) {
+    /// indirect-branch table tail-calls the target's translation (host-calls it for a call
+    /// with return address `ret_site`), a miss returns to the dispatcher.
+    fn indirect_exit(&mut self, target: Value, ret_site: Option<u64>) {
         let table = self.ctx_field(offset_of!(JitContext, indirect));
         let idx = self.b.ins().ushr_imm_u(target, 2);
         let idx = self.b.ins().band_imm_u(idx, (INDIRECT_ENTRIES - 1) as i64);
@@ -1278,8 +1412,10 @@ impl<E: Env> Lower<'_, '_, E> {
             .b
             .ins()
             .load(types::I64, MemFlagsData::new().with_notrap(), entry, 8);
-        let sig = self.region_sig;
-        self.b.ins().return_call_indirect(sig, code, &[]);
+        match ret_site {
+            Some(r) => self.host_call(code, r),
+            None => self.tail_call(code),
+        }
         self.b.switch_to_block(back);
         self.ret(exit::CONTINUE);
     }
@@ -1331,7 +1467,7 @@ impl<E: Env> Lower<'_, '_, E> {
                     let pcv = self.iconst(types::I64, pc);
                     self.b.ins().jump(common, &[pcv.into()]);
                 }
-                Deferred::Exit(target) => self.exit_to(target),
+                Deferred::Exit(target) => self.exit_to(target, None),
                 Deferred::Return(code) => self.ret(code),
                 Deferred::Edge(target) => {
                     self.store_dirty();
@@ -2281,7 +2417,10 @@ impl<E: Env> Lower<'_, '_, E> {
                             }
                             self.b.ins().jump(t, &[]);
                         }
-                        None => self.exit_to(target),
+                        None => {
+                            let ret_site = self.host_call_return(kind);
+                            self.exit_to(target, ret_site)
+                        }
                     }
                 }
                 Op::JumpReg { target, kind } => {
@@ -2301,7 +2440,25 @@ impl<E: Env> Lower<'_, '_, E> {
                     self.known_targets(t, kind);
                     self.spill();
                     self.set_pc(t);
-                    self.indirect_exit(t);
+                    let ret_site = match kind {
+                        BranchKind::Call => self.host_call_return(kind),
+                        BranchKind::Return => {
+                            // The return the host caller expects: a host return.
+                            let expect =
+                                self.b
+                                    .ins()
+                                    .stack_load(types::I64, types::I64, self.expect, 0);
+                            let hit = self.b.ins().icmp(IntCC::Equal, t, expect);
+                            let (ret, other) = (self.b.create_block(), self.b.create_block());
+                            self.b.ins().brif(hit, ret, &[], other, &[]);
+                            self.b.switch_to_block(ret);
+                            self.ret(exit::CONTINUE);
+                            self.b.switch_to_block(other);
+                            None
+                        }
+                        BranchKind::Jump => None,
+                    };
+                    self.indirect_exit(t, ret_site);
                 }
                 Op::Branch {
                     c,

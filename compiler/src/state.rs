@@ -4,9 +4,10 @@
 //! [`CPU_STATE_ABI_VERSION`]. Change a field and the version must change with it.
 
 /// Version of the contract between translated code and the runtime: the [`CpuState`]
-/// layout, the page-table bits of `layout::perm`, how loads fault and how code finds the state
-/// (the pinned register holds a `lower::Frame`); recorded in AOT images.
-pub const CPU_STATE_ABI_VERSION: u32 = 4;
+/// layout, the page-table bits of `layout::perm`, how loads fault, how code finds the state
+/// (the pinned register holds a `lower::Frame`) and the regions' signature (the host return
+/// address parameter); recorded in AOT images.
+pub const CPU_STATE_ABI_VERSION: u32 = 5;
 
 /// Index of SP in [`CpuState::x`] (register number 31 in "SP" contexts).
 pub const SP: usize = 31;

@@ -47,6 +47,11 @@ pub struct TierConfig {
     /// precise (exact pc and registers, as in the interpreter). Off by default: loads rely on
     /// the host MMU, and a fault the guest does not handle ends it without its exact pc.
     pub precise_faults: bool,
+    /// Return-address prediction ([`vmc_compiler::lower::Env::host_calls`]): guest calls
+    /// out of translated code are host calls, their returns host returns, and optimized
+    /// regions take in the return sites of their calls. Off by default (measured no faster
+    /// here: see the README).
+    pub return_prediction: bool,
 }
 
 impl Default for TierConfig {
@@ -60,6 +65,7 @@ impl Default for TierConfig {
             code_cache_size: 256 << 20,
             max_region_blocks: 64,
             precise_faults: false,
+            return_prediction: false,
         }
     }
 }
@@ -722,7 +728,11 @@ impl CodeCache {
         let entry_pc = self.entries[idx].block.pc;
         let mut out = vec![self.entries[idx].block.clone()];
         let mut seen: HashSet<u64> = HashSet::from([entry_pc]);
-        let mut queue: VecDeque<u64> = self.entries[idx].block.direct_successors().into();
+        let first = &self.entries[idx].block;
+        let mut queue: VecDeque<u64> = first.direct_successors().into();
+        if self.cfg.return_prediction {
+            queue.extend(first.return_site());
+        }
         let mut insns = self.entries[idx].block.guest_insns as usize;
         while let Some(pc) = queue.pop_front() {
             if out.len() >= self.cfg.max_region_blocks || insns > 2000 {
@@ -742,6 +752,10 @@ impl CodeCache {
             let b = self.entries[i].block.clone();
             insns += b.guest_insns as usize;
             queue.extend(b.direct_successors());
+            if self.cfg.return_prediction {
+                // Calls return into the region (guest calls are host calls).
+                queue.extend(b.return_site());
+            }
             if let Some(seen) = b.last_insn_pc().and_then(|s| self.indirect_seen.get(&s)) {
                 queue.extend(seen);
             }
@@ -777,6 +791,7 @@ impl CodeCache {
             counters,
             profiling: self.profile.is_some(),
             host_fault_loads: !self.precise_loads,
+            host_calls: self.cfg.return_prediction,
             indirect,
             tables: HashMap::new(),
         }

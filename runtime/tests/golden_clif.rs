@@ -191,6 +191,7 @@ fn render(g: &Golden) -> Result<String, String> {
         counters: Default::default(),
         profiling: false,
         host_fault_loads: !g.precise_loads,
+        host_calls: false,
         indirect: Default::default(),
         tables: Default::default(),
     };

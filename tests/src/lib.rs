@@ -529,6 +529,7 @@ pub fn all_tiers() -> Vec<TierRun> {
         TierRun::new("baseline", &["--tier", "baseline"]),
         TierRun::new("opt", &["--tier", "opt"]),
         TierRun::new("auto", &["--tier", "auto"]),
+        TierRun::new("opt-rp", &["--tier", "opt", "--return-prediction"]),
         TierRun::new(
             "auto-eager",
             &[

@@ -42,8 +42,48 @@ fn aot_images_match_qemu() {
     };
     let mut cases = guest_cases(&guest_build_dir());
     retain_filtered(&mut cases);
+    aot_differential(&t, &cases, &[], "AOT");
+}
+
+/// Images translated with return-address prediction (guest calls as host calls) on the
+/// guests whose calls and returns do not pair up (longjmp, signal handlers, returns
+/// elsewhere, recursion past the host stack budget, self-modifying code, fork) and a few
+/// call-heavy ones.
+#[test]
+fn aot_images_with_return_prediction_match_qemu() {
+    let Some(t) = tools("aot return prediction") else {
+        return;
+    };
+    const GUESTS: [&str; 9] = [
+        "calls",
+        "setjmp_test",
+        "signals",
+        "sigsegv_handler",
+        "smc",
+        "fork_exec",
+        "sort_bench",
+        "bytecode",
+        "string_mem",
+    ];
+    let mut cases = guest_cases(&guest_build_dir());
+    cases.retain(|c| {
+        let name = c.binary.file_name().unwrap().to_string_lossy();
+        GUESTS.iter().any(|g| name.starts_with(&format!("{g}-")))
+    });
+    retain_filtered(&mut cases);
+    aot_differential(
+        &t,
+        &cases,
+        &["--return-prediction"],
+        "AOT return-prediction",
+    );
+}
+
+/// Translates the binaries of `cases` in one batch call (with `extra` options) and runs
+/// each case as an image against `qemu-aarch64`.
+fn aot_differential(t: &Tools, cases: &[GuestCase], extra: &[&str], label: &str) {
     if cases.is_empty() {
-        say!("aot differential: SKIPPED: no guest binaries (run tests/guests/build.sh)");
+        say!("{label} differential: SKIPPED: no guest binaries (run tests/guests/build.sh)");
         return;
     }
     let out = TempDir::new("vmc-aot").expect("temp dir");
@@ -65,9 +105,10 @@ fn aot_images_match_qemu() {
         "--summary-json".into(),
         summary.display().to_string(),
     ];
+    args.extend(extra.iter().map(|a| a.to_string()));
     args.extend(binaries.iter().map(|b| b.display().to_string()));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, err) = vmc(&t, &argv);
+    let (code, err) = vmc(t, &argv);
     assert_eq!(code, 0, "vmc translate of the guest corpus failed:\n{err}");
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).unwrap();
@@ -82,7 +123,7 @@ fn aot_images_match_qemu() {
         assert!(i["coverage"].as_f64().unwrap() > 0.5, "low coverage: {i}");
     }
     say!(
-        "aot differential: translated {} binaries ({} guest insns) in {:.1} s",
+        "{label} differential: translated {} binaries ({} guest insns) in {:.1} s",
         binaries.len(),
         insns,
         t0.elapsed().as_secs_f64()
@@ -103,7 +144,7 @@ fn aot_images_match_qemu() {
     for b in &binaries {
         std::fs::copy(b, run_dir.join(b.file_name().unwrap())).unwrap();
     }
-    let references = parallel_map(&cases, jobs, |c| {
+    let references = parallel_map(cases, jobs, |c| {
         run_in_temp_dir(&t.qemu, &[], &at(c), timeout)
     });
     for b in &binaries {
@@ -111,7 +152,7 @@ fn aot_images_match_qemu() {
         let image = out.path().join(format!("{}.aot", name.to_string_lossy()));
         std::fs::rename(&image, run_dir.join(name)).unwrap();
     }
-    let tested = parallel_map(&cases, jobs, |c| {
+    let tested = parallel_map(cases, jobs, |c| {
         run_in_temp_dir(&t.vmrun, &[], &at(c), timeout)
     });
     let results: Vec<CaseResult> = cases
@@ -119,7 +160,7 @@ fn aot_images_match_qemu() {
         .zip(references.iter().zip(tested))
         .map(|(c, (reference, tested))| CaseResult::new(c, "aot", reference, tested))
         .collect();
-    report_results(&results, "AOT");
+    report_results(&results, label);
 }
 
 #[test]

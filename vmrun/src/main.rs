@@ -88,6 +88,12 @@ struct RunArgs {
     /// is then not used).
     #[arg(long)]
     precise_faults: bool,
+    /// Return-address prediction in JIT code: guest calls become host calls and their
+    /// returns host returns (predicted by the CPU's return stack), optimized regions take in
+    /// the return sites of their calls. Off by default: measured no faster here (README).
+    /// On for an image translated with it.
+    #[arg(long)]
+    return_prediction: bool,
     /// Print execution statistics to stderr at exit.
     #[arg(long)]
     stats: bool,
@@ -199,6 +205,8 @@ fn run(args: RunArgs) -> ExitCode {
     // An AOT image (from `vmc translate`) carries its guest; its code is linked here and
     // entered by guest PC, with the JIT for anything it lacks.
     let mut aot = None;
+    // The JIT makes calls the way the image does (`vmc translate --return-prediction`).
+    let mut return_prediction = args.return_prediction;
     let load_start = std::time::Instant::now();
     let guest: &[u8] = if Image::looks_like_image(&bytes) {
         let img = match Image::parse(&bytes) {
@@ -222,6 +230,7 @@ fn run(args: RunArgs) -> ExitCode {
             Ok(code) => aot = Some(std::sync::Arc::new(code)),
             Err(e) => return cannot(&e),
         }
+        return_prediction |= img.meta.return_prediction;
         img.guest
     } else {
         &bytes
@@ -247,6 +256,7 @@ fn run(args: RunArgs) -> ExitCode {
         opt_threshold: args.opt_threshold.max(1),
         code_cache_size: args.code_cache_size,
         precise_faults: args.precise_faults,
+        return_prediction,
         ..TierConfig::default()
     };
     let opts = ExecOptions {

@@ -190,6 +190,8 @@ pub struct Meta {
     pub bias: u64,
     /// Hex SHA-256 of the profile that guided translation, if any.
     pub profile_sha256: Option<String>,
+    /// Guest calls are host calls in the code (`vmc translate --return-prediction`).
+    pub return_prediction: bool,
     /// Statistics.
     pub stats: ImageStats,
 }
@@ -212,6 +214,7 @@ impl Meta {
             entry,
             bias,
             profile_sha256: None,
+            return_prediction: false,
             stats: ImageStats::default(),
         }
     }

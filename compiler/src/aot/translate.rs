@@ -39,6 +39,8 @@ pub struct Options {
     pub progress: bool,
     /// Profile to guide the translation (see [`super::pgo`]).
     pub profile: Option<std::sync::Arc<vmc_profiles::Profile>>,
+    /// Return-address prediction ([`lower::Env::host_calls`]).
+    pub return_prediction: bool,
 }
 
 /// A translated image and what it took.
@@ -188,6 +190,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         tables: &tables,
         folds: &folds,
         guide: guide.as_ref(),
+        host_calls: opts.return_prediction,
     };
     let compiled: Vec<Result<Compiled, String>> = pool.install(|| {
         regions
@@ -291,6 +294,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         .profile
         .as_ref()
         .map(|p| vmc_profiles::hex(&p.digest()));
+    meta.return_prediction = opts.return_prediction;
 
     let mut product = module.finish();
     // The code section starts (and ends) on a page boundary of the file: vmrun maps it.
@@ -369,6 +373,8 @@ struct Shared<'a> {
     folds: &'a HashMap<u64, lower::TableData>,
     /// The profile's guidance, if any.
     guide: Option<&'a Guide>,
+    /// Guest calls are host calls ([`lower::Env::host_calls`]).
+    host_calls: bool,
 }
 
 /// The lowering environment of one region: runtime entry points and helpers come from the
@@ -424,6 +430,10 @@ impl Env for AotEnv<'_> {
     }
     /// Image code relies on the host MMU for loads; `vmrun` stops entering it once the
     /// guest installs a SIGSEGV handler (the JIT then translates with checked loads).
+    fn host_calls(&self) -> bool {
+        self.shared.host_calls
+    }
+
     fn host_fault_loads(&self) -> bool {
         true
     }

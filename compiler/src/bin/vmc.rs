@@ -111,6 +111,11 @@ struct TranslateArgs {
     /// error).
     #[arg(long, value_name = "FILE")]
     profile: Vec<PathBuf>,
+    /// Return-address prediction: guest calls become host calls of the callee's code and
+    /// their returns host returns (predicted by the CPU's return stack). Off by default:
+    /// measured no faster here (README).
+    #[arg(long)]
+    return_prediction: bool,
 }
 
 fn parse_addr(s: &str) -> Result<u64, String> {
@@ -228,6 +233,7 @@ fn translate_all(a: &TranslateArgs) -> ExitCode {
         jobs: a.jobs,
         progress: !a.quiet && std::io::stderr().is_terminal(),
         profile: None,
+        return_prediction: a.return_prediction,
     };
     let mut summaries = Vec::new();
     let mut failed = 0;
@@ -313,9 +319,12 @@ fn translate_one(
             None => guide = Some(p.clone()),
         }
     }
-    let options_key = guide.as_ref().map_or(String::new(), |p| {
+    let mut options_key = guide.as_ref().map_or(String::new(), |p| {
         format!("profile:{}", vmc_profiles::hex(&p.digest()))
     });
+    if opts.return_prediction {
+        options_key.push_str(" return-prediction");
+    }
     let opts = &Options {
         profile: guide.map(std::sync::Arc::new),
         ..opts.clone()
@@ -485,6 +494,9 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         image::CALLEES.len(),
         img.map.imports.len().saturating_sub(image::CALLEES.len())
     );
+    if m.return_prediction {
+        println!("calls           host calls (return-address prediction)");
+    }
     if let Some(p) = &m.profile_sha256 {
         println!("profile sha256  {p}");
         println!(

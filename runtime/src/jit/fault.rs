@@ -18,7 +18,7 @@ use std::mem::offset_of;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use vmc_compiler::lower::{Escape, Frame};
+use vmc_compiler::lower::{Escape, Frame, JitContext};
 
 /// Exit code of [`enter`] when translated code was stopped by a host fault.
 pub const HOST_FAULT: i64 = vmc_compiler::lower::exit::HOST_FAULT;
@@ -34,6 +34,11 @@ static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUni
 static INSTALL: std::sync::Once = std::sync::Once::new();
 
 const ESCAPE_SP: usize = offset_of!(Frame, escape) + offset_of!(Escape, sp);
+const STACK_LIMIT: usize = offset_of!(Frame, ctx) + offset_of!(JitContext, stack_limit);
+/// Host stack translated code may use for guest calls made host calls (return-address
+/// prediction) below [`enter`]'s frame: thousands of nested guest calls; deeper ones are
+/// tail calls.
+const CALL_STACK_BYTES: usize = 256 << 10;
 
 /// The entry trampoline's type: `(region code) -> exit code` (the frame is in r15).
 pub type Trampoline = unsafe extern "C" fn(u64) -> i64;
@@ -126,7 +131,8 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut lib
 
 /// Runs translated code through `tramp` (`tramp(code)` with the frame in Cranelift's pinned
 /// register r15), saving in the frame's [`Escape`] where the handler unwinds to on a host
-/// fault (then [`enter`] returns [`HOST_FAULT`]).
+/// fault (then [`enter`] returns [`HOST_FAULT`]) and setting the context's host stack limit
+/// for guest calls ([`CALL_STACK_BYTES`] below this frame).
 ///
 /// # Safety
 /// `tramp` and `code` are translated code for this runtime; `frame` is valid for the whole
@@ -144,12 +150,16 @@ pub unsafe extern "C" fn enter(frame: *mut Frame, code: u64, tramp: Trampoline) 
         // 16-byte alignment at the call: return address + 6 pushes + 8.
         "sub rsp, 8",
         "mov [rdi + {sp}], rsp",
+        "lea rax, [rsp - {budget}]",
+        "mov [rdi + {limit}], rax",
         // The frame lives in Cranelift's pinned register for the whole run.
         "mov r15, rdi",
         "mov rdi, rsi",
         "call rdx",
         "jmp {leave}",
         sp = const ESCAPE_SP,
+        limit = const STACK_LIMIT,
+        budget = const CALL_STACK_BYTES,
         leave = sym leave,
     )
 }

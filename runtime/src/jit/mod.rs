@@ -64,6 +64,8 @@ pub struct JitEnv {
     pub profiling: bool,
     /// Whether loads rely on the host MMU ([`lower::Env::host_fault_loads`]).
     pub host_fault_loads: bool,
+    /// Return-address prediction ([`lower::Env::host_calls`]).
+    pub host_calls: bool,
     /// Targets indirect jumps were seen to reach, by branch pc (those inside the region
     /// become direct branches).
     pub indirect: HashMap<u64, Vec<u64>>,
@@ -103,6 +105,9 @@ impl lower::Env for JitEnv {
     }
     fn host_fault_loads(&self) -> bool {
         self.host_fault_loads
+    }
+    fn host_calls(&self) -> bool {
+        self.host_calls
     }
     fn indirect_targets(&mut self, branch_pc: u64, _kind: BranchKind) -> Vec<u64> {
         self.indirect.get(&branch_pc).cloned().unwrap_or_default()
@@ -256,7 +261,10 @@ impl Compiler {
         b.switch_to_block(entry);
         let code = b.block_params(entry)[0];
         let region_sig = b.import_signature(lower::region_signature());
-        let call = b.ins().call_indirect(region_sig, code, &[]);
+        // No host caller above: 0 is no call's return site (a RET to 0 that matches it returns
+        // CONTINUE with pc 0, which is what the indirect path would do).
+        let none = b.ins().iconst(types::I64, 0);
+        let call = b.ins().call_indirect(region_sig, code, &[none]);
         let r = b.inst_results(call)[0];
         b.ins().return_(&[r]);
         b.seal_all_blocks();
