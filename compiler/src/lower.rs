@@ -252,8 +252,9 @@ pub trait Env {
     }
     /// Return-address prediction: whether a guest call that leaves the region is a host call
     /// of the callee's translation whose matching `RET` is a host return (see the module
-    /// doc). Off, calls are tail calls like jumps and returns look their target up. Code
-    /// made either way runs together (every `RET` honours a host caller's expectation).
+    /// doc). Off, calls are tail calls like jumps, returns look their target up, and the
+    /// code costs nothing for it (it passes 0 as the region parameter and never compares
+    /// it): code made one way must not call code made the other way.
     fn host_calls(&self) -> bool {
         false
     }
@@ -428,9 +429,11 @@ struct Lower<'a, 'f, E: Env> {
     /// needs from the CPU state, then jumps to it.
     landing: HashMap<u64, ir::Block>,
     region_sig: ir::SigRef,
-    /// The region's parameter: the return address of the host call this translation runs
-    /// in (every tail call passes it on), kept in a stack slot so it holds no register.
-    expect: ir::StackSlot,
+    /// With [`Env::host_calls`], the region's parameter: the return address of the host call
+    /// this translation runs in (every tail call passes it on), kept in a stack slot so it
+    /// holds no register. Without, the code ignores it and passes 0 (code made either way
+    /// must not be mixed: the runtime's JIT follows an image's choice).
+    expect: Option<ir::StackSlot>,
     /// The i64 and i8 zeros the entry block defines the flag and SMC variables with.
     entry_zeros: (Value, Value),
     callee_sigs: HashMap<Callee, ir::SigRef>,
@@ -511,13 +514,16 @@ pub fn lower_region<E: Env>(
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
-    let expect = b.create_sized_stack_slot(ir::StackSlotData::new(
-        ir::StackSlotKind::ExplicitSlot,
-        8,
-        3,
-    ));
-    let param = b.block_params(entry)[0];
-    b.ins().stack_store(types::I64, param, expect, 0);
+    let expect = env.host_calls().then(|| {
+        let slot = b.create_sized_stack_slot(ir::StackSlotData::new(
+            ir::StackSlotKind::ExplicitSlot,
+            8,
+            3,
+        ));
+        let param = b.block_params(entry)[0];
+        b.ins().stack_store(types::I64, param, slot, 0);
+        slot
+    });
     let vars: [Variable; NREGS] = std::array::from_fn(|_| b.declare_var(types::I64));
     let smc = b.declare_var(types::I8);
     let zero8 = b.ins().iconst(types::I8, 0);
@@ -1248,10 +1254,10 @@ impl<E: Env> Lower<'_, '_, E> {
     /// Tail-calls a translation (passing on the region's host return address).
     fn tail_call(&mut self, code: Value) {
         let sig = self.region_sig;
-        let expect = self
-            .b
-            .ins()
-            .stack_load(types::I64, types::I64, self.expect, 0);
+        let expect = match self.expect {
+            Some(slot) => self.b.ins().stack_load(types::I64, types::I64, slot, 0),
+            None => self.b.ins().iconst(types::I64, 0),
+        };
         self.b.ins().return_call_indirect(sig, code, &[expect]);
     }
 
@@ -2443,17 +2449,17 @@ impl<E: Env> Lower<'_, '_, E> {
                     let ret_site = match kind {
                         BranchKind::Call => self.host_call_return(kind),
                         BranchKind::Return => {
-                            // The return the host caller expects: a host return.
-                            let expect =
-                                self.b
-                                    .ins()
-                                    .stack_load(types::I64, types::I64, self.expect, 0);
-                            let hit = self.b.ins().icmp(IntCC::Equal, t, expect);
-                            let (ret, other) = (self.b.create_block(), self.b.create_block());
-                            self.b.ins().brif(hit, ret, &[], other, &[]);
-                            self.b.switch_to_block(ret);
-                            self.ret(exit::CONTINUE);
-                            self.b.switch_to_block(other);
+                            if let Some(slot) = self.expect {
+                                // The return the host caller expects: a host return.
+                                let expect =
+                                    self.b.ins().stack_load(types::I64, types::I64, slot, 0);
+                                let hit = self.b.ins().icmp(IntCC::Equal, t, expect);
+                                let (ret, other) = (self.b.create_block(), self.b.create_block());
+                                self.b.ins().brif(hit, ret, &[], other, &[]);
+                                self.b.switch_to_block(ret);
+                                self.ret(exit::CONTINUE);
+                                self.b.switch_to_block(other);
+                            }
                             None
                         }
                         BranchKind::Jump => None,

@@ -7,6 +7,8 @@
 //! tier baseline            (or `opt`: the compiler configuration)
 //! loads precise            (optional: loads check the page table instead of relying on
 //!                           the host MMU, as while the guest has a SIGSEGV handler)
+//! calls host               (optional: return-address prediction, guest calls are host
+//!                           calls and the region takes in their return sites)
 //! at 0x400000
 //! d2800140   ; mov x0, #10   (words in hex, `;` starts a comment)
 //! ----
@@ -38,6 +40,7 @@ struct Golden {
     header: String,
     tier: Tier,
     precise_loads: bool,
+    host_calls: bool,
     at: u64,
     words: Vec<u32>,
     expected: String,
@@ -58,6 +61,7 @@ fn parse(path: &Path) -> Result<Golden, String> {
     let mut at = None;
     let mut tier = None;
     let mut precise_loads = false;
+    let mut host_calls = false;
     let mut words = Vec::new();
     for (n, line) in header.lines().enumerate() {
         let line = line.split(';').next().unwrap_or("").trim();
@@ -71,6 +75,10 @@ fn parse(path: &Path) -> Result<Golden, String> {
         }
         if line == "loads precise" {
             precise_loads = true;
+            continue;
+        }
+        if line == "calls host" {
+            host_calls = true;
             continue;
         }
         if let Some(t) = line.strip_prefix("tier ") {
@@ -96,6 +104,7 @@ fn parse(path: &Path) -> Result<Golden, String> {
         header,
         tier,
         precise_loads,
+        host_calls,
         at,
         words,
         expected,
@@ -116,6 +125,9 @@ fn region(g: &Golden) -> Result<Vec<Block>, String> {
         let b = translate_block(&mut fetch, pc);
         verify(&b).map_err(|e| format!("ir::verify failed on block {pc:#x}: {e}\n{b}"))?;
         queue.extend(b.direct_successors());
+        if g.host_calls {
+            queue.extend(b.return_site());
+        }
         blocks.push(b);
     }
     Ok(blocks)
@@ -191,7 +203,7 @@ fn render(g: &Golden) -> Result<String, String> {
         counters: Default::default(),
         profiling: false,
         host_fault_loads: !g.precise_loads,
-        host_calls: false,
+        host_calls: g.host_calls,
         indirect: Default::default(),
         tables: Default::default(),
     };
