@@ -29,7 +29,8 @@ struct Cli {
     runs: Option<usize>,
     /// Modes to run, comma separated: native, qemu, interp, baseline, opt, jit (vmrun's
     /// default tiered mode), aot (an image from `vmc translate`, JIT for the rest), pgo
-    /// (AOT+PGO: a training run under `vmrun --profile-out`, then `vmc translate --profile`).
+    /// (AOT+PGO: a training run under `vmrun --profile-out`, then `vmc translate --profile`),
+    /// jit-rp and aot-rp (jit and aot with return-address prediction, `--return-prediction`).
     #[arg(
         long,
         default_value = "native,qemu,interp,jit,aot,pgo",
@@ -312,8 +313,14 @@ fn load_kernels(root: &Path) -> Result<Vec<Bench>> {
 }
 
 /// The image of a benchmark: plain (aot mode) or profile-guided (pgo mode).
-fn image_path(out: &Path, name: &str, pgo: bool) -> PathBuf {
-    let kind = if pgo { "pgo.aot" } else { "aot" };
+/// The image a mode runs: `aot`, `pgo` (guided by a profile) or `aot-rp` (translated with
+/// return-address prediction).
+fn image_path(out: &Path, name: &str, mode: &str) -> PathBuf {
+    let kind = match mode {
+        "pgo" => "pgo.aot",
+        "aot-rp" => "rp.aot",
+        _ => "aot",
+    };
     out.join("images").join(format!("{name}-O2.{kind}"))
 }
 
@@ -321,12 +328,19 @@ fn guest_path(root: &Path, b: &Bench) -> PathBuf {
     root.join("tests/guests/build").join(b.file())
 }
 
-/// Translates the benchmark's guest into its image, guided by `profile` if given.
-fn translate(root: &Path, out: &Path, b: &Bench, profile: Option<&Path>) -> Result<Translation> {
+/// Translates the benchmark's guest into the image of `mode` (see [`image_path`]), guided by
+/// `profile` if given.
+fn translate(
+    root: &Path,
+    out: &Path,
+    b: &Bench,
+    mode: &str,
+    profile: Option<&Path>,
+) -> Result<Translation> {
     let vmc = root.join("target/release/vmc");
     let guest = guest_path(root, b);
     let name = &b.name;
-    let image = image_path(out, name, profile.is_some());
+    let image = image_path(out, name, mode);
     std::fs::create_dir_all(image.parent().context("image dir")?)?;
     let summary = image.with_extension("json");
     let t0 = Instant::now();
@@ -338,6 +352,9 @@ fn translate(root: &Path, out: &Path, b: &Bench, profile: Option<&Path>) -> Resu
         .arg(&image);
     if let Some(p) = profile {
         cmd.arg("--profile").arg(p);
+    }
+    if mode == "aot-rp" {
+        cmd.arg("--return-prediction");
     }
     let st = cmd.status().with_context(|| format!("{}", vmc.display()))?;
     let seconds = t0.elapsed().as_secs_f64();
@@ -372,7 +389,7 @@ fn train(root: &Path, out: &Path, b: &Bench, args: &[String]) -> Result<Pgo> {
         profile_run_s: dt.as_secs_f64(),
         profile_overhead_vs_jit: None,
         profile_bytes: std::fs::metadata(&profile)?.len(),
-        translation: translate(root, out, b, Some(&profile))?,
+        translation: translate(root, out, b, "pgo", Some(&profile))?,
     })
 }
 
@@ -404,12 +421,15 @@ fn command_for(
                 c
             })
         }
-        "interp" | "baseline" | "opt" | "jit" => {
+        "interp" | "baseline" | "opt" | "jit" | "jit-rp" => {
             let v = vmrun?;
-            let tier = if mode == "jit" { "auto" } else { mode };
+            let tier = if mode.starts_with("jit") { "auto" } else { mode };
             guest.exists().then(|| {
                 let mut c = Command::new(v);
                 c.arg("--tier").arg(tier);
+                if mode == "jit-rp" {
+                    c.arg("--return-prediction");
+                }
                 if let Some(path) = stats {
                     c.arg("--stats-json").arg(path);
                 }
@@ -417,9 +437,9 @@ fn command_for(
                 c
             })
         }
-        "aot" | "pgo" => {
+        "aot" | "pgo" | "aot-rp" => {
             let v = vmrun?;
-            let image = image_path(out, name, mode == "pgo");
+            let image = image_path(out, name, mode);
             image.exists().then(|| {
                 let mut c = Command::new(v);
                 if let Some(path) = stats {
@@ -488,9 +508,14 @@ fn main() -> Result<()> {
         let mut translation = None;
         let has_vmc = root.join("target/release/vmc").exists();
         if cli.modes.iter().any(|m| m == "aot") && has_vmc {
-            match translate(&root, &cli.out, b, None) {
+            match translate(&root, &cli.out, b, "aot", None) {
                 Ok(t) => translation = Some(t),
                 Err(e) => eprintln!("vmbench: {}: {e:#}", b.name),
+            }
+        }
+        if cli.modes.iter().any(|m| m == "aot-rp") && has_vmc {
+            if let Err(e) = translate(&root, &cli.out, b, "aot-rp", None) {
+                eprintln!("vmbench: {}: {e:#}", b.name);
             }
         }
         let mut pgo = None;
@@ -644,7 +669,7 @@ fn print_table(results: &[BenchResult]) {
         let fallbacks: Vec<String> = r
             .modes
             .iter()
-            .filter(|m| m.mode == "aot" || m.mode == "pgo")
+            .filter(|m| matches!(m.mode.as_str(), "aot" | "pgo" | "aot-rp"))
             .filter_map(|m| {
                 let v = m.vmrun_stats.as_ref()?;
                 Some(format!(
@@ -712,6 +737,8 @@ fn chart(results: &[BenchResult]) -> String {
         ("jit", "#b279a2"),
         ("aot", "#9d755d"),
         ("pgo", "#ff9da6"),
+        ("jit-rp", "#bab0ac"),
+        ("aot-rp", "#eeca3b"),
     ];
     let (w, h, left, top, bottom) = (900.0, 420.0, 60.0, 40.0, 80.0);
     let groups = results.len().max(1) as f64;
