@@ -423,7 +423,11 @@ fn command_for(
         }
         "interp" | "baseline" | "opt" | "jit" | "jit-rp" => {
             let v = vmrun?;
-            let tier = if mode.starts_with("jit") { "auto" } else { mode };
+            let tier = if mode.starts_with("jit") {
+                "auto"
+            } else {
+                mode
+            };
             guest.exists().then(|| {
                 let mut c = Command::new(v);
                 c.arg("--tier").arg(tier);

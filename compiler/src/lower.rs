@@ -1300,15 +1300,13 @@ impl<E: Env> Lower<'_, '_, E> {
         self.b.switch_to_block(out);
         self.b.ins().return_(&[r]);
         self.b.switch_to_block(returned);
-        // Everything is in the state now: nothing is dirty, the flags and the FP mode are
-        // the callee's.
-        // As at the function's entry, every variable the code after it may read is defined
-        // afresh here (the landing loads the registers), so no value stays live across the
-        // call.
+        // Everything is in the state now: nothing is dirty, and the flags and the FP mode
+        // are the callee's. As at the function's entry, every variable the code after this
+        // may read is defined afresh (the landing loads the registers), so no value stays
+        // live across the call; with the entry's own constants, so that where every path
+        // brings the same value the flags' kind stays a constant and its uses fold.
         self.dirty = [false; NREGS];
         self.vdirty = 0;
-        // The entry's constants themselves: where every path brings the same value, the
-        // flags' kind stays a constant and their materializations fold.
         let (zero, zero8) = self.entry_zeros;
         self.b.def_var(self.fa, zero);
         self.b.def_var(self.fb, zero);
