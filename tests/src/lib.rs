@@ -505,7 +505,7 @@ pub fn guest_command_with(
 /// One configuration of `vmrun` under test: a name for reports and its command-line options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierRun {
-    /// `interp`, `baseline`, `opt`, `auto` or `auto-eager`.
+    /// `interp`, `baseline`, `opt`, `auto`, `opt-rp` or `auto-eager`.
     pub name: String,
     /// Options given to vmrun before the program.
     pub args: Vec<String>,
@@ -520,9 +520,10 @@ impl TierRun {
     }
 }
 
-/// Every tier configuration of the differential tests: each `--tier`, plus `auto-eager`
-/// (`--tier auto` with thresholds 1 and 2, so that optimized regions and background
-/// compilation run even in short programs).
+/// Every tier configuration of the differential tests: each `--tier`, `opt-rp` (`--tier opt
+/// --return-prediction`: guest calls as host calls) and `auto-eager` (`--tier auto` with
+/// thresholds 1 and 2, so that optimized regions and background compilation run even in
+/// short programs).
 pub fn all_tiers() -> Vec<TierRun> {
     vec![
         TierRun::new("interp", &["--tier", "interp"]),
@@ -845,13 +846,13 @@ mod tests {
         let names = |v: Vec<TierRun>| v.into_iter().map(|t| t.name).collect::<Vec<_>>();
         assert_eq!(
             names(select_tiers(None).unwrap()),
-            ["interp", "baseline", "opt", "auto", "auto-eager"]
+            ["interp", "baseline", "opt", "auto", "opt-rp", "auto-eager"]
         );
         assert_eq!(
             names(select_tiers(Some("auto, interp")).unwrap()),
             ["interp", "auto"]
         );
-        assert_eq!(names(select_tiers(Some("")).unwrap()).len(), 5);
+        assert_eq!(names(select_tiers(Some("")).unwrap()).len(), 6);
         assert!(select_tiers(Some("interp,jit")).is_err());
     }
 }

@@ -1,13 +1,14 @@
 //! Differential test: every guest of tests/guests/build (both -O0 and -O2) runs once under
 //! `qemu-aarch64` (the reference) and under `vmrun` in every tier configuration (`--tier
-//! interp`, `baseline`, `opt`, `auto`, and `auto-eager` = auto with thresholds 1 and 2), with
+//! interp`, `baseline`, `opt`, `auto`, `opt-rp` = opt with `--return-prediction`, and
+//! `auto-eager` = auto with thresholds 1 and 2), with
 //! the same arguments, environment and a fresh working directory each time; stdout, stderr
 //! (without the emulators' own diagnostics) and the exit status (signal number when killed)
 //! of every tier must equal the reference's. All failures are reported together, each
 //! labelled with its tier.
 //!
 //! Environment: `VMC_DIFF_FILTER=SUBSTRING` runs only cases whose label contains it;
-//! `VMC_DIFF_TIERS=interp,auto` (comma list of interp, baseline, opt, auto, auto-eager)
+//! `VMC_DIFF_TIERS=interp,auto` (comma list of interp, baseline, opt, auto, opt-rp, auto-eager)
 //! restricts the tiers; `VMC_DIFF_TIMEOUT=SECONDS` changes the per-run timeout (default 60);
 //! `VMC_DIFF_JOBS=N` sets the parallelism; `VMRUN=PATH` picks the vmrun binary.
 
