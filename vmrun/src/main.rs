@@ -209,40 +209,36 @@ fn run(args: RunArgs) -> ExitCode {
     // host call into code that never returns to it would only pile up host frames.
     let mut return_prediction = args.return_prediction;
     let load_start = std::time::Instant::now();
-    let guest: &[u8] =
-        if Image::looks_like_image(&bytes) {
-            let img = match Image::parse(&bytes) {
-                Ok(i) => i,
-                Err(e) => return cannot(&e),
-            };
-            // The guest sees the file name it was translated from in argv[0], as if it ran
-            // itself from the image's directory (multi-call programs such as busybox pick
-            // their applet by it); an image named like its guest keeps its own path.
-            let name = &img.meta.guest_name;
-            let own = program.file_name().is_some_and(|f| f == name.as_str());
-            if cfg.argv0.is_none() && !name.is_empty() && !own {
-                let shown = program.with_file_name(name);
-                cfg.argv0 = Some(shown.as_os_str().as_encoded_bytes().to_vec());
-            }
-            match vmc_runtime::aot::load(&img, bytes.file()) {
-                // Image code carries no counters: a profiled run uses the instrumented JIT.
-                Ok(_) if args.profile_out.is_some() => {
-                    log::info!("profiling: running the image's guest under the JIT")
-                }
-                Ok(code) => aot = Some(std::sync::Arc::new(code)),
-                Err(e) => return cannot(&e),
-            }
-            if return_prediction != img.meta.return_prediction {
-                log::warn!(
-                "return prediction {} as in the image (code made one way does not call the other)",
-                if img.meta.return_prediction { "on" } else { "off" }
-            );
-            }
-            return_prediction = img.meta.return_prediction;
-            img.guest
-        } else {
-            &bytes
+    let guest: &[u8] = if Image::looks_like_image(&bytes) {
+        let img = match Image::parse(&bytes) {
+            Ok(i) => i,
+            Err(e) => return cannot(&e),
         };
+        // The guest sees the file name it was translated from in argv[0], as if it ran
+        // itself from the image's directory (multi-call programs such as busybox pick
+        // their applet by it); an image named like its guest keeps its own path.
+        let name = &img.meta.guest_name;
+        let own = program.file_name().is_some_and(|f| f == name.as_str());
+        if cfg.argv0.is_none() && !name.is_empty() && !own {
+            let shown = program.with_file_name(name);
+            cfg.argv0 = Some(shown.as_os_str().as_encoded_bytes().to_vec());
+        }
+        match vmc_runtime::aot::load(&img, bytes.file()) {
+            // Image code carries no counters: a profiled run uses the instrumented JIT.
+            Ok(_) if args.profile_out.is_some() => {
+                log::info!("profiling: running the image's guest under the JIT")
+            }
+            Ok(code) => aot = Some(std::sync::Arc::new(code)),
+            Err(e) => return cannot(&e),
+        }
+        if return_prediction && !img.meta.return_prediction {
+            log::warn!("--return-prediction ignored: the image was translated without it");
+        }
+        return_prediction = img.meta.return_prediction;
+        img.guest
+    } else {
+        &bytes
+    };
     let image_load = load_start.elapsed();
     let mut proc = match Process::spawn_image(guest, &program, &guest_args, &env, &cfg) {
         Ok(p) => p,
