@@ -728,11 +728,14 @@ impl CodeCache {
         let entry_pc = self.entries[idx].block.pc;
         let mut out = vec![self.entries[idx].block.clone()];
         let mut seen: HashSet<u64> = HashSet::from([entry_pc]);
-        let first = &self.entries[idx].block;
-        let mut queue: VecDeque<u64> = first.direct_successors().into();
-        if self.cfg.return_prediction {
-            queue.extend(first.return_site());
-        }
+        // A block's direct successors, and with return prediction the return site of its
+        // call (guest calls are host calls: they return into the region).
+        let rp = self.cfg.return_prediction;
+        let next = move |b: &Block| {
+            let ret = b.return_site().filter(|_| rp);
+            b.direct_successors().into_iter().chain(ret)
+        };
+        let mut queue: VecDeque<u64> = next(&self.entries[idx].block).collect();
         let mut insns = self.entries[idx].block.guest_insns as usize;
         while let Some(pc) = queue.pop_front() {
             if out.len() >= self.cfg.max_region_blocks || insns > 2000 {
@@ -751,11 +754,7 @@ impl CodeCache {
             };
             let b = self.entries[i].block.clone();
             insns += b.guest_insns as usize;
-            queue.extend(b.direct_successors());
-            if self.cfg.return_prediction {
-                // Calls return into the region (guest calls are host calls).
-                queue.extend(b.return_site());
-            }
+            queue.extend(next(&b));
             if let Some(seen) = b.last_insn_pc().and_then(|s| self.indirect_seen.get(&s)) {
                 queue.extend(seen);
             }
