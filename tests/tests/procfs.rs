@@ -18,7 +18,10 @@ fn proc_mem_sweep_cannot_reach_the_host() {
     };
     let probe = guest_build_dir().join("proc_probe-O2");
     if !probe.exists() {
-        say!("procfs: SKIPPED: no {} (bash tests/guests/build.sh)", probe.display());
+        say!(
+            "procfs: SKIPPED: no {} (bash tests/guests/build.sh)",
+            probe.display()
+        );
         return;
     }
     for tier in all_tiers() {

@@ -67,7 +67,7 @@ pub fn layout() -> Layout {
     static L: OnceLock<Layout> = OnceLock::new();
     *L.get_or_init(|| {
         let [soft, hard] = host_nofile();
-        let top = hard.min(TOP_CAP).max(2 * RESERVED);
+        let top = hard.clamp(2 * RESERVED, TOP_CAP);
         let hidden_base = top - RESERVED;
         set_host_soft(top);
         Layout {
@@ -129,56 +129,56 @@ use Arg::{Dir, Fd, MmapFd};
 
 /// Every implemented syscall taking descriptors: number, argument positions.
 const FD_ARGS: &[(u64, &[Arg])] = &[
-    (23, &[Fd(0)]),              // dup
-    (24, &[Fd(0)]),              // dup3 (newfd: see `before`)
-    (25, &[Fd(0)]),              // fcntl
-    (29, &[Fd(0)]),              // ioctl
-    (32, &[Fd(0)]),              // flock
-    (33, &[Dir(0, 1)]),          // mknodat
-    (34, &[Dir(0, 1)]),          // mkdirat
-    (35, &[Dir(0, 1)]),          // unlinkat
-    (36, &[Dir(1, 2)]),          // symlinkat
-    (37, &[Dir(0, 1), Dir(2, 3)]), // linkat
-    (38, &[Dir(0, 1), Dir(2, 3)]), // renameat
-    (44, &[Fd(0)]),              // fstatfs
-    (46, &[Fd(0)]),              // ftruncate
-    (47, &[Fd(0)]),              // fallocate
-    (48, &[Dir(0, 1)]),          // faccessat
-    (50, &[Fd(0)]),              // fchdir
-    (52, &[Fd(0)]),              // fchmod
-    (53, &[Dir(0, 1)]),          // fchmodat
-    (54, &[Dir(0, 1)]),          // fchownat
-    (55, &[Fd(0)]),              // fchown
-    (56, &[Dir(0, 1)]),          // openat
-    (57, &[Fd(0)]),              // close
-    (61, &[Fd(0)]),              // getdents64
-    (62, &[Fd(0)]),              // lseek
-    (63, &[Fd(0)]),              // read
-    (64, &[Fd(0)]),              // write
-    (65, &[Fd(0)]),              // readv
-    (66, &[Fd(0)]),              // writev
-    (67, &[Fd(0)]),              // pread64
-    (68, &[Fd(0)]),              // pwrite64
-    (69, &[Fd(0)]),              // preadv
-    (70, &[Fd(0)]),              // pwritev
-    (71, &[Fd(0), Fd(1)]),       // sendfile
-    (78, &[Dir(0, 1)]),          // readlinkat
-    (79, &[Dir(0, 1)]),          // newfstatat
-    (80, &[Fd(0)]),              // fstat
-    (82, &[Fd(0)]),              // fsync
-    (83, &[Fd(0)]),              // fdatasync
-    (88, &[Dir(0, 1)]),          // utimensat
-    (222, &[MmapFd]),            // mmap
-    (223, &[Fd(0)]),             // fadvise64
-    (267, &[Fd(0)]),             // syncfs
+    (23, &[Fd(0)]),                 // dup
+    (24, &[Fd(0)]),                 // dup3 (newfd: see `before`)
+    (25, &[Fd(0)]),                 // fcntl
+    (29, &[Fd(0)]),                 // ioctl
+    (32, &[Fd(0)]),                 // flock
+    (33, &[Dir(0, 1)]),             // mknodat
+    (34, &[Dir(0, 1)]),             // mkdirat
+    (35, &[Dir(0, 1)]),             // unlinkat
+    (36, &[Dir(1, 2)]),             // symlinkat
+    (37, &[Dir(0, 1), Dir(2, 3)]),  // linkat
+    (38, &[Dir(0, 1), Dir(2, 3)]),  // renameat
+    (44, &[Fd(0)]),                 // fstatfs
+    (46, &[Fd(0)]),                 // ftruncate
+    (47, &[Fd(0)]),                 // fallocate
+    (48, &[Dir(0, 1)]),             // faccessat
+    (50, &[Fd(0)]),                 // fchdir
+    (52, &[Fd(0)]),                 // fchmod
+    (53, &[Dir(0, 1)]),             // fchmodat
+    (54, &[Dir(0, 1)]),             // fchownat
+    (55, &[Fd(0)]),                 // fchown
+    (56, &[Dir(0, 1)]),             // openat
+    (57, &[Fd(0)]),                 // close
+    (61, &[Fd(0)]),                 // getdents64
+    (62, &[Fd(0)]),                 // lseek
+    (63, &[Fd(0)]),                 // read
+    (64, &[Fd(0)]),                 // write
+    (65, &[Fd(0)]),                 // readv
+    (66, &[Fd(0)]),                 // writev
+    (67, &[Fd(0)]),                 // pread64
+    (68, &[Fd(0)]),                 // pwrite64
+    (69, &[Fd(0)]),                 // preadv
+    (70, &[Fd(0)]),                 // pwritev
+    (71, &[Fd(0), Fd(1)]),          // sendfile
+    (78, &[Dir(0, 1)]),             // readlinkat
+    (79, &[Dir(0, 1)]),             // newfstatat
+    (80, &[Fd(0)]),                 // fstat
+    (82, &[Fd(0)]),                 // fsync
+    (83, &[Fd(0)]),                 // fdatasync
+    (88, &[Dir(0, 1)]),             // utimensat
+    (222, &[MmapFd]),               // mmap
+    (223, &[Fd(0)]),                // fadvise64
+    (267, &[Fd(0)]),                // syncfs
     (276, &[Dir(0, 1), Dir(2, 3)]), // renameat2
-    (281, &[Dir(0, 1)]),         // execveat
-    (285, &[Fd(0), Fd(2)]),      // copy_file_range
-    (286, &[Fd(0)]),             // preadv2
-    (287, &[Fd(0)]),             // pwritev2
-    (291, &[Dir(0, 1)]),         // statx
-    (439, &[Dir(0, 1)]),         // faccessat2
-    (452, &[Dir(0, 1)]),         // fchmodat2
+    (281, &[Dir(0, 1)]),            // execveat
+    (285, &[Fd(0), Fd(2)]),         // copy_file_range
+    (286, &[Fd(0)]),                // preadv2
+    (287, &[Fd(0)]),                // pwritev2
+    (291, &[Dir(0, 1)]),            // statx
+    (439, &[Dir(0, 1)]),            // faccessat2
+    (452, &[Dir(0, 1)]),            // fchmodat2
 ];
 
 /// Syscalls whose result is a new descriptor.
@@ -204,9 +204,7 @@ pub fn before(p: &mut Process, nr: u64, a: &mut [u64; 6]) -> Option<SysResult> {
         for arg in *args {
             let bad = match *arg {
                 Fd(i) => hidden(a[i]),
-                Dir(i, path) => {
-                    a[i] as i32 != AT_FDCWD && hidden(a[i]) && !absolute(p, a[path])
-                }
+                Dir(i, path) => a[i] as i32 != AT_FDCWD && hidden(a[i]) && !absolute(p, a[path]),
                 MmapFd => a[3] & MAP_ANONYMOUS == 0 && hidden(a[4]),
             };
             if bad {
@@ -252,8 +250,7 @@ pub fn after(p: &mut Process, nr: u64, a: &[u64; 6], r: SysResult) -> SysResult 
         unsafe { libc::close(fd as i32) };
     };
     let SysResult::Ret(v) = r else { return r };
-    let new_fd = NEW_FD.contains(&nr)
-        && (nr != 25 || a[1] == F_DUPFD || a[1] == F_DUPFD_CLOEXEC);
+    let new_fd = NEW_FD.contains(&nr) && (nr != 25 || a[1] == F_DUPFD || a[1] == F_DUPFD_CLOEXEC);
     if new_fd && v >= 0 && v as u64 >= soft {
         close(v);
         p.sys.special_fds.remove(&(v as i32));
@@ -282,7 +279,7 @@ pub fn after(p: &mut Process, nr: u64, a: &[u64; 6], r: SysResult) -> SysResult 
 fn track_special(p: &mut Process, nr: u64, a: &[u64; 6], v: i64) {
     let t = &mut p.sys.special_fds;
     match nr {
-        23 | 24 | 25 if nr != 25 || a[1] == F_DUPFD || a[1] == F_DUPFD_CLOEXEC => {
+        23..=25 if nr != 25 || a[1] == F_DUPFD || a[1] == F_DUPFD_CLOEXEC => {
             match t.get(&(a[0] as i32)).copied() {
                 Some(k) => {
                     t.insert(v as i32, k);
@@ -345,8 +342,14 @@ mod tests {
         assert_eq!(call(&mut p, 24, &[g as u64, soft, 0]), err(libc::EBADF));
         assert_eq!(call(&mut p, 25, &[g as u64, 0, soft]), err(libc::EINVAL));
         // close_range over everything leaves the runtime's descriptor open.
-        assert_eq!(call(&mut p, 436, &[g as u64, u32::MAX as u64, 0]), SysResult::Ret(0));
-        assert_eq!(call(&mut p, 436, &[h, u32::MAX as u64, 0]), SysResult::Ret(0));
+        assert_eq!(
+            call(&mut p, 436, &[g as u64, u32::MAX as u64, 0]),
+            SysResult::Ret(0)
+        );
+        assert_eq!(
+            call(&mut p, 436, &[h, u32::MAX as u64, 0]),
+            SysResult::Ret(0)
+        );
         // SAFETY: querying our own descriptor.
         assert!(unsafe { libc::fcntl(h as i32, libc::F_GETFD) } >= 0);
         assert_eq!(call(&mut p, 57, &[g as u64]), err(libc::EBADF));
@@ -366,16 +369,25 @@ mod tests {
             .iter()
             .flat_map(|w| w.to_le_bytes())
             .collect();
-        p.mem.slice_mut(SCRATCH + 0x100, 16).unwrap().copy_from_slice(&lim);
+        p.mem
+            .slice_mut(SCRATCH + 0x100, 16)
+            .unwrap()
+            .copy_from_slice(&lim);
         assert_eq!(call(&mut p, 164, &[7, SCRATCH + 0x100]), SysResult::Ret(0));
-        assert_eq!(call(&mut p, 56, &[AT_FDCWD as u64, SCRATCH, 0, 0]), err(libc::EMFILE));
+        assert_eq!(
+            call(&mut p, 56, &[AT_FDCWD as u64, SCRATCH, 0, 0]),
+            err(libc::EMFILE)
+        );
         assert_eq!(call(&mut p, 23, &[g as u64]), err(libc::EMFILE));
         // The hard limit cannot be raised past the runtime's descriptors.
         let lim: Vec<u8> = [4u64, layout().hidden_base + 1]
             .iter()
             .flat_map(|w| w.to_le_bytes())
             .collect();
-        p.mem.slice_mut(SCRATCH + 0x100, 16).unwrap().copy_from_slice(&lim);
+        p.mem
+            .slice_mut(SCRATCH + 0x100, 16)
+            .unwrap()
+            .copy_from_slice(&lim);
         assert_eq!(call(&mut p, 164, &[7, SCRATCH + 0x100]), err(libc::EPERM));
         assert_eq!(call(&mut p, 57, &[g as u64]), SysResult::Ret(0));
     }

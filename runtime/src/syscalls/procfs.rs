@@ -62,7 +62,9 @@ impl MapNames {
             .map(|(s, _)| *s)
             .collect();
         for s in hit {
-            let Some((e, name)) = self.0.remove(&s) else { continue };
+            let Some((e, name)) = self.0.remove(&s) else {
+                continue;
+            };
             if s < start {
                 self.0.insert(s, (start, name.clone()));
             }
@@ -141,7 +143,10 @@ pub enum Special {
 pub fn note_image(p: &mut Process, elf: &[u8], sp: u64) {
     let word = |p: &mut Process, a: u64| {
         let mut b = [0u8; 8];
-        p.mem.peek(a, &mut b).map(|_| u64::from_le_bytes(b)).unwrap_or(0)
+        p.mem
+            .peek(a, &mut b)
+            .map(|_| u64::from_le_bytes(b))
+            .unwrap_or(0)
     };
     let argc = word(p, sp);
     let strings = |p: &mut Process, first: u64, n: u64| -> (u64, u64, u64) {
@@ -343,7 +348,10 @@ pub fn classify(fd: i32) -> Option<ProcEntry> {
         return None;
     }
     let path = fd_path(fd)?;
-    let comps: Vec<&[u8]> = path.split(|b| *b == b'/').filter(|c| !c.is_empty()).collect();
+    let comps: Vec<&[u8]> = path
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
     for (i, c) in comps.iter().enumerate() {
         let Some(pid) = digits(c) else { continue };
         let mut root = Vec::new();
@@ -463,7 +471,10 @@ pub fn policy(e: &ProcEntry) -> Action {
     // fd/N and fdinfo/N of runtime descriptors do not exist.
     if (first == b"fd" || first == b"fdinfo")
         && e.owner != Owner::Other
-        && e.rest.get(1).and_then(|n| digits(n)).is_some_and(|n| fds::is_hidden(n as u64))
+        && e.rest
+            .get(1)
+            .and_then(|n| digits(n))
+            .is_some_and(|n| fds::is_hidden(n as u64))
     {
         return Action::Deny(libc::ENOENT);
     }
@@ -1043,7 +1054,10 @@ mod tests {
             let f: Vec<&str> = line.split_whitespace().collect();
             assert!(f.len() == 5 || f.len() == 6, "{line:?}");
             let (s, e) = f[0].split_once('-').unwrap();
-            let (s, e) = (u64::from_str_radix(s, 16).unwrap(), u64::from_str_radix(e, 16).unwrap());
+            let (s, e) = (
+                u64::from_str_radix(s, 16).unwrap(),
+                u64::from_str_radix(e, 16).unwrap(),
+            );
             assert!(s < e && e <= crate::memory::GUEST_SPACE, "{line}");
             assert_eq!(f[1].len(), 4);
             seen_stack |= f.get(5) == Some(&"[stack]");
@@ -1062,16 +1076,27 @@ mod tests {
                     .contains(&entry)
             })
             .unwrap();
-        assert!(line.contains(" r-xp ") && line.ends_with("vmrun-test-demo"), "{line}");
+        assert!(
+            line.contains(" r-xp ") && line.ends_with("vmrun-test-demo"),
+            "{line}"
+        );
         // Not writable: EACCES, as the kernel's 0444.
         put_str(&mut p, SCRATCH + 0x8000, b"/proc/self/maps");
-        assert_eq!(call(&mut p, 56, &[AT_FDCWD, SCRATCH + 0x8000, 2, 0]), err(libc::EACCES));
+        assert_eq!(
+            call(&mut p, 56, &[AT_FDCWD, SCRATCH + 0x8000, 2, 0]),
+            err(libc::EACCES)
+        );
     }
 
     #[test]
     fn map_names_split_and_forget() {
         let mut m = MapNames::default();
-        let f = FileName { path: b"/f".to_vec(), offset: 0x1000, dev: 0, ino: 1 };
+        let f = FileName {
+            path: b"/f".to_vec(),
+            offset: 0x1000,
+            dev: 0,
+            ino: 1,
+        };
         m.note(0x10000, 0x4000, f.clone());
         m.forget(0x11000, 0x1000);
         assert_eq!(m.at(0x10000).unwrap().1.offset, 0x1000);
@@ -1091,27 +1116,60 @@ mod tests {
         put_str(&mut p, SCRATCH, b"forced");
         assert_eq!(call(&mut p, 68, &[fd, SCRATCH, 6, ro]), SysResult::Ret(6));
         assert_eq!(get(&mut p, ro, 6), b"forced");
-        assert_eq!(call(&mut p, 67, &[fd, SCRATCH + 0x100, 6, ro]), SysResult::Ret(6));
+        assert_eq!(
+            call(&mut p, 67, &[fd, SCRATCH + 0x100, 6, ro]),
+            SysResult::Ret(6)
+        );
         assert_eq!(get(&mut p, SCRATCH + 0x100, 6), b"forced");
         // Unmapped, beyond the guest space, or the host: EIO.
-        for off in [0x1000u64, crate::memory::GUEST_SPACE, p.mem.host_base() as u64, u64::MAX - 8] {
-            assert_eq!(call(&mut p, 68, &[fd, SCRATCH, 6, off]), err(libc::EIO), "{off:#x}");
-            assert_eq!(call(&mut p, 67, &[fd, SCRATCH, 6, off]), err(libc::EIO), "{off:#x}");
+        for off in [
+            0x1000u64,
+            crate::memory::GUEST_SPACE,
+            p.mem.host_base() as u64,
+            u64::MAX - 8,
+        ] {
+            assert_eq!(
+                call(&mut p, 68, &[fd, SCRATCH, 6, off]),
+                err(libc::EIO),
+                "{off:#x}"
+            );
+            assert_eq!(
+                call(&mut p, 67, &[fd, SCRATCH, 6, off]),
+                err(libc::EIO),
+                "{off:#x}"
+            );
         }
         // A transfer running into an unmapped page is short.
         let end = ro + PAGE - 2;
-        assert_eq!(call(&mut p, 67, &[fd, SCRATCH + 0x100, 6, end]), SysResult::Ret(2));
+        assert_eq!(
+            call(&mut p, 67, &[fd, SCRATCH + 0x100, 6, end]),
+            SysResult::Ret(2)
+        );
         // lseek + read/write use the file position.
         assert_eq!(call(&mut p, 62, &[fd, ro, 0]), SysResult::Ret(ro as i64));
-        assert_eq!(call(&mut p, 63, &[fd, SCRATCH + 0x200, 3]), SysResult::Ret(3));
-        assert_eq!(call(&mut p, 63, &[fd, SCRATCH + 0x203, 3]), SysResult::Ret(3));
+        assert_eq!(
+            call(&mut p, 63, &[fd, SCRATCH + 0x200, 3]),
+            SysResult::Ret(3)
+        );
+        assert_eq!(
+            call(&mut p, 63, &[fd, SCRATCH + 0x203, 3]),
+            SysResult::Ret(3)
+        );
         assert_eq!(get(&mut p, SCRATCH + 0x200, 6), b"forced");
         // A bad guest buffer: EFAULT; mmap of mem: ENODEV.
         assert_eq!(call(&mut p, 67, &[fd, 8, 6, ro]), err(libc::EFAULT));
-        assert_eq!(call(&mut p, 222, &[0, PAGE, 1, 2, fd, 0]), err(libc::ENODEV));
+        assert_eq!(
+            call(&mut p, 222, &[0, PAGE, 1, 2, fd, 0]),
+            err(libc::ENODEV)
+        );
         // dup keeps the kind; close forgets it.
-        let SysResult::Ret(d) = call(&mut p, 23, &[fd]) else { panic!() };
-        assert_eq!(call(&mut p, 67, &[d as u64, SCRATCH + 0x300, 6, ro]), SysResult::Ret(6));
+        let SysResult::Ret(d) = call(&mut p, 23, &[fd]) else {
+            panic!()
+        };
+        assert_eq!(
+            call(&mut p, 67, &[d as u64, SCRATCH + 0x300, 6, ro]),
+            SysResult::Ret(6)
+        );
         assert_eq!(call(&mut p, 57, &[d as u64]), SysResult::Ret(0));
         assert!(!p.sys.special_fds.contains_key(&(d as i32)));
         // Read-only open: writes are EBADF.
@@ -1120,14 +1178,28 @@ mod tests {
         // Through a directory descriptor of /proc/self.
         let dir = open(&mut p, b"/proc/self", 0o40000) as u64;
         put_str(&mut p, SCRATCH + 0x8000, b"mem");
-        let SysResult::Ret(m) = call(&mut p, 56, &[dir, SCRATCH + 0x8000, 2, 0]) else { panic!() };
-        assert_eq!(call(&mut p, 67, &[m as u64, SCRATCH + 0x300, 6, ro]), SysResult::Ret(6));
+        let SysResult::Ret(m) = call(&mut p, 56, &[dir, SCRATCH + 0x8000, 2, 0]) else {
+            panic!()
+        };
+        assert_eq!(
+            call(&mut p, 67, &[m as u64, SCRATCH + 0x300, 6, ro]),
+            SysResult::Ret(6)
+        );
         // Host-exposing entries are refused.
-        for path in [&b"/proc/self/pagemap"[..], b"/proc/self/smaps", b"/proc/thread-self/syscall"] {
+        for path in [
+            &b"/proc/self/pagemap"[..],
+            b"/proc/self/smaps",
+            b"/proc/thread-self/syscall",
+        ] {
             put_str(&mut p, SCRATCH + 0x8000, path);
-            assert_eq!(call(&mut p, 56, &[AT_FDCWD, SCRATCH + 0x8000, 0, 0]), err(libc::EACCES));
+            assert_eq!(
+                call(&mut p, 56, &[AT_FDCWD, SCRATCH + 0x8000, 0, 0]),
+                err(libc::EACCES)
+            );
         }
         put_str(&mut p, SCRATCH + 0x8000, b"/proc/self/status");
-        assert!(matches!(call(&mut p, 56, &[AT_FDCWD, SCRATCH + 0x8000, 0, 0]), SysResult::Ret(v) if v >= 0));
+        assert!(
+            matches!(call(&mut p, 56, &[AT_FDCWD, SCRATCH + 0x8000, 0, 0]), SysResult::Ret(v) if v >= 0)
+        );
     }
 }
