@@ -386,6 +386,46 @@ impl GuestMemory {
         // SAFETY: checked: mapped, executable, 4 bytes inside the reservation.
         Some(unsafe { (p as *const u32).read_unaligned() })
     }
+
+    /// Reads bytes ignoring guest permissions (/proc/self/mem); the range must be mapped.
+    pub fn peek(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        let fault = Fault::Segv { addr, write: false };
+        let len = buf.len() as u64;
+        let end = addr
+            .checked_add(len)
+            .filter(|e| *e <= GUEST_SPACE)
+            .ok_or(fault)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let pages = self.pages(addr, end - addr);
+        if self.perms[pages.clone()]
+            .iter()
+            .any(|p| p & perm::MAPPED == 0)
+        {
+            return Err(fault);
+        }
+        // Unreadable guest pages are inaccessible on the host: open them for the copy.
+        let closed: Vec<usize> = pages.filter(|&i| self.perms[i] & perm::R == 0).collect();
+        for &i in &closed {
+            self.host_protect(i as u64 * PAGE, PAGE, true)
+                .map_err(|_| fault)?;
+        }
+        // SAFETY: mapped pages inside the reservation (checked above), host-accessible now.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.add(addr as usize), buf.as_mut_ptr(), buf.len())
+        };
+        for &i in &closed {
+            self.host_protect(i as u64 * PAGE, PAGE, false)
+                .map_err(|_| fault)?;
+        }
+        Ok(())
+    }
+
+    /// The per-page permission bytes of the whole guest space (for /proc/self/maps).
+    pub fn page_perms(&self) -> &[u8] {
+        &self.perms
+    }
 }
 
 impl Memory for GuestMemory {

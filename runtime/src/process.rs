@@ -190,6 +190,7 @@ impl Process {
         };
         // The signal mask and ignored signals survive execve (from a parent vmrun).
         crate::syscalls::signal::inherit_host_state(&mut p);
+        crate::syscalls::procfs::note_image(&mut p, data, sp);
         Ok(p)
     }
 

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::path::Path;
 
 /// Files at least this large are mapped.
@@ -25,7 +25,11 @@ pub enum Program {
 impl Program {
     /// Opens `path`: maps it when large enough, else reads it.
     pub fn open(path: &Path) -> io::Result<Program> {
-        let mut f = File::open(path)?;
+        let f = File::open(path)?;
+        // Kept open while the guest runs: out of the guest's descriptor space.
+        let fd = vmc_runtime::syscalls::fds::hide_runtime_fd(f.into_raw_fd());
+        // SAFETY: `fd` is the descriptor just moved out of `f`, owned by nobody else.
+        let mut f = unsafe { File::from_raw_fd(fd) };
         let meta = f.metadata()?;
         let len = meta.len();
         if len >= MAP_MIN && meta.is_file() {

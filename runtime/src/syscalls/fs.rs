@@ -227,16 +227,7 @@ fn openat(p: &mut Process, a: [u64; 6]) -> Sys {
         host_cpath(p, &g)
     };
     let flags = open_flags_to_host(a[2] as u32);
-    // SAFETY: path is a valid C string owned here.
-    host(unsafe {
-        libc::syscall(
-            libc::SYS_openat,
-            int(a[0]),
-            path.as_ptr(),
-            flags as c_long,
-            a[3] as u32 as c_long,
-        )
-    })
+    super::procfs::open(p, int(a[0]) as i32, &path, flags, a[3] as u32)
 }
 
 fn close(_p: &mut Process, a: [u64; 6]) -> Sys {
@@ -322,10 +313,38 @@ fn statx(p: &mut Process, a: [u64; 6]) -> Sys {
 
 fn getdents64(p: &mut Process, a: [u64; 6]) -> Sys {
     // struct linux_dirent64 is the same on both: the kernel writes straight into guest memory.
-    let count = a[2] as u32 as u64;
-    let buf = out_buf(p, a[1], count).map_err(|e| super::guest::fd_first(int(a[0]), true, e))?;
-    // SAFETY: buf is a checked, writable guest slice of buf.len() bytes.
-    host(unsafe { libc::syscall(libc::SYS_getdents64, int(a[0]), buf.as_mut_ptr(), buf.len()) })
+    let (fd, count) = (int(a[0]), a[2] as u32 as u64);
+    let buf = out_buf(p, a[1], count).map_err(|e| dir_first(fd, e))?;
+    loop {
+        // SAFETY: buf is a checked, writable guest slice of buf.len() bytes.
+        let r = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        if r <= 0 {
+            return host(r);
+        }
+        // Runtime descriptors are not listed in /proc/<pid>/fd; a batch of only those is
+        // skipped rather than returned empty (which would mean the end).
+        let n = super::procfs::filter_dents(fd as i32, buf, r as usize);
+        if n > 0 {
+            return Ok(SysResult::Ret(n as i64));
+        }
+    }
+}
+
+/// Linux looks at the descriptor (in any access mode) before the buffer in getdents64:
+/// EBADF for a bad or O_PATH descriptor, ENOTDIR for one that is not a directory, then the buffer's error.
+fn dir_first(fd: c_long, e: SysResult) -> SysResult {
+    // SAFETY: no pointers.
+    let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    if fl < 0 || fl as i32 & libc::O_PATH != 0 {
+        return SysResult::err(libc::EBADF);
+    }
+    let mut st = zeroed_stat();
+    // SAFETY: host struct stat.
+    let r = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) };
+    if r == 0 && st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return SysResult::err(libc::ENOTDIR);
+    }
+    e
 }
 
 fn readlinkat(p: &mut Process, a: [u64; 6]) -> Sys {
@@ -334,10 +353,12 @@ fn readlinkat(p: &mut Process, a: [u64; 6]) -> Sys {
     if size <= 0 {
         return fail(libc::EINVAL);
     }
+    let path = host_cpath(p, &g);
     let target = if is_proc_self_exe(&g) {
         p.exe.as_os_str().as_encoded_bytes().to_vec()
+    } else if let Some(t) = super::procfs::readlink(p, int(a[0]) as i32, &path) {
+        t?
     } else {
-        let path = host_cpath(p, &g);
         let mut buf = vec![0u8; (size as usize).min(PATH_MAX)];
         // SAFETY: buf is a host buffer of buf.len() bytes; path a valid C string.
         let r = unsafe {

@@ -243,11 +243,18 @@ fn do_prlimit(p: &mut Process, pid: i32, res: u32, new: u64, old: u64) -> Sys {
         None
     };
     let own = pid == 0 || pid == std::process::id() as i32;
-    if own && matches!(res, RLIMIT_DATA | RLIMIT_STACK | RLIMIT_AS) {
-        let cur = p.sys.rlimits[res as usize].unwrap_or_else(|| host_rlimit(res));
+    let nofile = res == super::fds::RLIMIT_NOFILE;
+    if own && (nofile || matches!(res, RLIMIT_DATA | RLIMIT_STACK | RLIMIT_AS)) {
+        // RLIMIT_NOFILE is the guest's descriptor space (see `fds`): never past the
+        // runtime's own descriptors, even for root (as the kernel's nr_open).
+        let cur = if nofile {
+            super::fds::guest_nofile(p)
+        } else {
+            p.sys.rlimits[res as usize].unwrap_or_else(|| host_rlimit(res))
+        };
         if let Some(n) = new_lim {
             // SAFETY: no arguments.
-            if n[1] > cur[1] && unsafe { libc::geteuid() } != 0 {
+            if n[1] > cur[1] && (nofile || unsafe { libc::geteuid() } != 0) {
                 return fail(libc::EPERM);
             }
         }

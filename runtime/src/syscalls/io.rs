@@ -505,7 +505,20 @@ fn ppoll(p: &mut Process, a: [u64; 6]) -> Sys {
             revents: 0,
         })
         .collect();
+    let guest_fds: Vec<i32> = fds.iter().map(|f| f.fd).collect();
+    // Runtime descriptors are closed ones for the guest: POLLNVAL, and no waiting.
+    let nval = fds.iter().filter(|f| super::fds::poll_hidden(f.fd)).count();
+    fds.iter_mut()
+        .filter(|f| super::fds::poll_hidden(f.fd))
+        .for_each(|f| f.fd = -1);
     let mut ts = read_timespec(p, a[2])?;
+    let guest_ts = ts;
+    if nval > 0 {
+        ts = Some(libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        });
+    }
     check_sigmask(p, a[3], a[4])?;
     let tp = ts
         .as_mut()
@@ -521,11 +534,18 @@ fn ppoll(p: &mut Process, a: [u64; 6]) -> Sys {
             8usize,
         )
     };
-    if let Some(t) = &ts {
+    if let Some(t) = if nval > 0 { &guest_ts } else { &ts } {
         let _ = write_timespec(p, a[2], t);
     }
     if r < 0 {
         return host(r);
+    }
+    let r = r + nval as c_long;
+    for (f, g) in fds.iter_mut().zip(&guest_fds) {
+        if super::fds::poll_hidden(*g) {
+            f.revents = libc::POLLNVAL;
+        }
+        f.fd = *g;
     }
     let out: Vec<u8> = fds
         .iter()

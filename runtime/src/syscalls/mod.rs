@@ -14,11 +14,13 @@ use vmc_compiler::mem::Fault;
 use crate::process::Process;
 
 pub mod core;
+pub mod fds;
 pub mod fs;
 pub mod guest;
 pub mod info;
 pub mod io;
 pub mod process_ctl;
+pub mod procfs;
 pub mod signal;
 pub mod state;
 
@@ -116,13 +118,24 @@ pub fn implemented() -> Vec<(u64, &'static str)> {
 /// x0 (the signal number) is returned so that the dispatcher's write of x0 keeps it.
 pub fn dispatch(p: &mut Process) -> SysResult {
     let nr = p.cpu.x[8];
-    let args = [
+    let mut args = [
         p.cpu.x[0], p.cpu.x[1], p.cpu.x[2], p.cpu.x[3], p.cpu.x[4], p.cpu.x[5],
     ];
     p.counters.syscalls += 1;
     match lookup().get(nr as usize).copied().flatten() {
         Some(s) => {
-            let r = (s.handler)(p, args);
+            // The guest's descriptor space and /proc/self/mem come before any handler.
+            let r = match fds::before(p, nr, &mut args) {
+                Some(r) => r,
+                None => match procfs::intercept(p, nr, &args) {
+                    Some(r) => r,
+                    None => {
+                        let r = (s.handler)(p, args);
+                        procfs::track(p, nr, &args, r);
+                        fds::after(p, nr, &args, r)
+                    }
+                },
+            };
             log::trace!(
                 "syscall {}({:#x}, {:#x}, {:#x}) = {:?}",
                 s.name,

@@ -146,18 +146,7 @@ fn cloexec_pipe() -> Result<(i32, i32), SysResult> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(SysResult::host(-1));
     }
-    let high = |fd: i32| {
-        // SAFETY: plain descriptor operations on our own pipe.
-        unsafe {
-            let n = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 900);
-            if n >= 0 {
-                libc::close(fd);
-                n
-            } else {
-                fd
-            }
-        }
-    };
+    let high = super::fds::hide_runtime_fd;
     Ok((high(fds[0]), high(fds[1])))
 }
 
@@ -377,8 +366,10 @@ fn do_execve(p: &mut Process, guest_path: Vec<u8>, argv_addr: u64, envp_addr: u6
             eprintln!("vmrun: {e}");
         }
     }
+    super::fds::before_exec(p);
     // SAFETY: NULL-terminated arrays of valid C strings that outlive the call.
     let r = unsafe { libc::execve(c"/proc/self/exe".as_ptr(), pa.as_ptr(), pe.as_ptr()) };
+    super::fds::after_failed_exec();
     host(r as libc::c_long)
 }
 

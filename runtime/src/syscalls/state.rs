@@ -30,4 +30,11 @@ pub struct SysState {
     /// Limits the guest set but that are not applied to the emulator itself
     /// (RLIMIT_STACK, RLIMIT_AS, RLIMIT_DATA), by resource number.
     pub rlimits: [Option<[u64; 2]>; 16],
+    /// Descriptors whose reads and writes the runtime serves itself (/proc/self/mem), by
+    /// host (= guest) descriptor number.
+    pub special_fds: std::collections::HashMap<i32, crate::syscalls::procfs::Special>,
+    /// Names of the guest's mappings, for /proc/self/maps.
+    pub maps: crate::syscalls::procfs::MapNames,
+    /// Where the initial stack holds argv and envp strings, and the auxv as loaded.
+    pub proc_info: crate::syscalls::procfs::ProcInfo,
 }
