@@ -285,7 +285,14 @@ pub fn run_block<M: Memory>(
             }
         }
     }
-    unreachable!("verified blocks end with a terminator")
+    // Verified blocks end with a terminator (the frontend checks every block it builds);
+    // an unverified one that does not is an undefined instruction, never a host panic.
+    st.pc = cur_pc;
+    Exit::Trap {
+        kind: TrapKind::Undefined,
+        pc: cur_pc,
+        insn: 0,
+    }
 }
 
 fn fault_at(st: &mut CpuState, pc: u64, fault: Fault) -> Exit {

@@ -562,6 +562,19 @@ pub enum VerifyError {
     },
 }
 
+impl VerifyError {
+    /// Index of the op the error is about.
+    pub fn index(&self) -> usize {
+        match *self {
+            VerifyError::UseBeforeDef { index, .. }
+            | VerifyError::Redefined { index, .. }
+            | VerifyError::TempOutOfRange { index, .. }
+            | VerifyError::Terminator { index }
+            | VerifyError::BadSize { index, .. } => index,
+        }
+    }
+}
+
 /// Checks the SSA and terminator invariants of a block.
 pub fn verify(block: &Block) -> Result<(), VerifyError> {
     let mut defined = vec![false; block.temps as usize];

@@ -32,6 +32,10 @@ pub mod perm {
     pub const SPAN_R: u8 = 32;
     /// Derived: this page and the next are writable and neither holds translated code.
     pub const SPAN_W: u8 = 64;
+    /// A page of a file mapping wholly beyond the end of its file: every access raises
+    /// SIGBUS. Such a page never has R, W or X (so every check refuses it) and is
+    /// inaccessible on the host; translated code never tests this bit.
+    pub const UNBACKED: u8 = 128;
 }
 
 /// The lowering configuration matching this layout.

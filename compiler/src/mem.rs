@@ -17,6 +17,13 @@ pub enum Fault {
         /// The misaligned guest address.
         addr: u64,
     },
+    /// Access to a page of a file mapping that lies wholly beyond the end of its file
+    /// (SIGBUS with BUS_ADRERR, as Linux raises it).
+    #[error("bus error: access to {addr:#x}, beyond the end of the mapped file")]
+    Unbacked {
+        /// The faulting guest address.
+        addr: u64,
+    },
     /// Unallocated or unimplemented encoding (SIGILL).
     #[error("illegal instruction {insn:#010x}")]
     Undefined {

@@ -10,6 +10,7 @@ use vmc_compiler::lower::JitContext;
 use vmc_compiler::mem::Fault;
 
 use crate::jit::fault;
+use crate::memory::perm;
 use crate::jit::slow::SlowState;
 use crate::process::Process;
 use crate::syscalls::{self, SysResult};
@@ -190,6 +191,12 @@ impl Process {
                         // A load the guest may not do, refused by the host MMU: the guest
                         // has no SIGSEGV handler (else loads are checked), so it dies.
                         let addr = self.cpu.escape().fault_addr;
+                        // A page beyond the end of its file, or one the host could read but
+                        // faulted on (its file was truncated since): SIGBUS, as in Linux.
+                        let p = self.mem.perm(addr);
+                        if p & (perm::UNBACKED | perm::R) != 0 {
+                            break fault_termination(self.cpu.pc, Fault::Unbacked { addr });
+                        }
                         break Termination::Signaled {
                             signal: sig::SIGSEGV,
                             reason: format!(
@@ -281,6 +288,12 @@ pub fn fault_termination(pc: u64, fault: Fault) -> Termination {
         Fault::Bus { addr } => Termination::Signaled {
             signal: sig::SIGBUS,
             reason: format!("bus error: misaligned atomic access to {addr:#x} at pc {pc:#x}"),
+        },
+        Fault::Unbacked { addr } => Termination::Signaled {
+            signal: sig::SIGBUS,
+            reason: format!(
+                "bus error: access to {addr:#x}, beyond the end of its mapped file, at pc {pc:#x}"
+            ),
         },
         Fault::Undefined { insn } => trap_termination(TrapKind::Undefined, pc, insn),
     }

@@ -136,6 +136,9 @@ pub fn load(data: &[u8], mem: &mut GuestMemory) -> Result<LoadedImage, LoadError
     let mut brk = 0;
     let mut code = Vec::new();
     let mut phdr_addr = None;
+    // Segments placed so far, by start (non-overlapping, so the one starting last before
+    // a new segment's end is the only one it could overlap).
+    let mut placed = std::collections::BTreeMap::<u64, u64>::new();
     for p in &loads {
         let (vaddr, memsz, filesz, offset) =
             (p.p_vaddr(LE), p.p_memsz(LE), p.p_filesz(LE), p.p_offset(LE));
@@ -169,19 +172,18 @@ pub fn load(data: &[u8], mem: &mut GuestMemory) -> Result<LoadedImage, LoadError
         let prot = ((flags & 4 != 0) as u64)
             | ((flags & 2 != 0) as u64) << 1
             | ((flags & 1 != 0) as u64) << 2;
-        let (map_start, map_end) = (page_down(start), page_up(end));
-        // Segments may share a page: keep what an earlier segment put there.
-        let mut p0 = map_start;
-        while p0 < map_end {
-            if mem.perm(p0) == 0 {
-                mem.map(p0, PAGE, prot)?;
-            } else {
-                let old = mem.perm(p0) as u64;
-                let merged = (old & 1) | (old & 2) | ((old & 4 != 0) as u64) << 2;
-                mem.protect(p0, PAGE, merged | prot)?;
-            }
-            p0 += PAGE;
+        // Byte ranges may not overlap (segments may share a page: the merge keeps what an
+        // earlier segment put there); the whole segment is mapped in one go.
+        let before = placed.range(..end).next_back().map(|(s, e)| (*s, *e));
+        if let Some((s, e)) = before.filter(|(_, e)| start < *e && start < end) {
+            return Err(LoadError::BadSegment(format!(
+                "segment at {start:#x}..{end:#x} overlaps the segment at {s:#x}..{e:#x}"
+            )));
         }
+        if start < end {
+            placed.insert(start, end);
+        }
+        mem.map_merge(page_down(start), page_up(end) - page_down(start), prot)?;
         mem.poke(start, &data[offset as usize..file_end as usize])
             .map_err(|_| LoadError::BadSegment("cannot write segment".into()))?;
         if flags & 1 != 0 {

@@ -71,6 +71,11 @@ pub fn prot_to_perm(prot: u64) -> u8 {
     p
 }
 
+/// Converts [`perm`] bits back to Linux PROT_* bits.
+pub fn perm_to_prot(p: u8) -> u64 {
+    ((p & perm::R != 0) as u64) | ((p & perm::W != 0) as u64) << 1 | ((p & perm::X != 0) as u64) << 2
+}
+
 /// The guest's memory.
 pub struct GuestMemory {
     base: *mut u8,
@@ -156,38 +161,229 @@ impl GuestMemory {
         (self.base as u64, self.base as u64 + RESERVED)
     }
 
-    fn host_protect(&self, addr: u64, len: u64, accessible: bool) -> Result<(), MemError> {
+    /// Host address of guest address `addr` (inside the reservation: checked by callers).
+    fn host(&self, addr: u64) -> *mut libc::c_void {
+        self.base.wrapping_add(addr as usize) as *mut libc::c_void
+    }
+
+    /// Replaces `[addr, addr+len)` (page aligned, checked) by fresh zero-filled anonymous
+    /// memory, read+write on the host when `accessible`, else inaccessible. One `mmap`
+    /// whatever the length (the kernel populates pages lazily), and it drops any file
+    /// mapping the range held. MAP_FIXED replaces the range atomically, so the reservation
+    /// never has a hole another host mapping could fall into.
+    fn host_map_anon(&self, addr: u64, len: u64, accessible: bool) -> Result<(), MemError> {
         let prot = if accessible {
             libc::PROT_READ | libc::PROT_WRITE
         } else {
             libc::PROT_NONE
         };
-        // SAFETY: the range was checked to lie inside our reservation and is page aligned.
+        // SAFETY: the range lies inside our own reservation (checked by callers) and is page
+        // aligned; MAP_FIXED replaces only our pages.
         let r = unsafe {
-            libc::mprotect(
-                self.base.add(addr as usize) as *mut libc::c_void,
+            libc::mmap(
+                self.host(addr),
                 len as usize,
                 prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
             )
         };
-        if r != 0 {
+        if r == libc::MAP_FAILED {
             return Err(MemError::Protect(std::io::Error::last_os_error()));
         }
         Ok(())
+    }
+
+    /// Sets the host protection of a range to mirror guest permissions `p`: read+write when
+    /// the guest may read (writes are checked against the table), else none. A shared
+    /// mapping of a file opened read-only refuses host write access: then, when the guest
+    /// does not ask to write either, the pages are made read-only on the host (when it does,
+    /// the error stands, as Linux's own `mprotect` refuses with EACCES).
+    fn host_protect(&self, addr: u64, len: u64, p: u8) -> Result<(), MemError> {
+        let mprotect = |prot| {
+            // SAFETY: the range was checked to lie inside our reservation and is page aligned.
+            let r = unsafe { libc::mprotect(self.host(addr), len as usize, prot) };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        };
+        let r = if p & perm::R == 0 {
+            mprotect(libc::PROT_NONE)
+        } else {
+            match mprotect(libc::PROT_READ | libc::PROT_WRITE) {
+                Err(e) if e.raw_os_error() == Some(libc::EACCES) && p & perm::W == 0 => {
+                    mprotect(libc::PROT_READ)
+                }
+                r => r,
+            }
+        };
+        r.map_err(MemError::Protect)
     }
 
     /// Maps `[addr, addr+len)` (page aligned) with Linux `prot`, zero-filled.
     pub fn map(&mut self, addr: u64, len: u64, prot: u64) -> Result<(), MemError> {
         let (addr, len) = (page_down(addr), page_up(len));
         Self::check_range(addr, len)?;
-        self.discard(addr, len);
         let p = prot_to_perm(prot);
-        self.host_protect(addr, len, p & perm::R != 0)?;
-        self.set_perms(
-            (addr / PAGE) as usize..((addr + len) / PAGE) as usize,
-            |_| p,
-        );
+        self.host_map_anon(addr, len, p & perm::R != 0)?;
+        self.set_perms(Self::page_range(addr, len), |_| p);
         Ok(())
+    }
+
+    /// Maps `len` bytes of the open file `fd` from `offset` at `[addr, addr+len)` (page
+    /// aligned) with Linux `prot`, sharing the host's page cache (`shared`: writes reach the
+    /// file, as MAP_SHARED) instead of copying: one host `mmap` whatever the length. Pages
+    /// wholly beyond the end of the file are [`perm::UNBACKED`]: accesses raise SIGBUS, as in
+    /// Linux (a file that grows later does not make them accessible; one truncated later
+    /// makes the host raise SIGBUS, which kills the guest as Linux's default action would).
+    /// The error carries the host's errno (EACCES, ENODEV, ...) for the guest.
+    pub fn map_file(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        fd: i32,
+        offset: u64,
+        shared: bool,
+    ) -> Result<(), MemError> {
+        let (addr, len) = (page_down(addr), page_up(len));
+        Self::check_range(addr, len)?;
+        let errno = |e: i32| MemError::Protect(std::io::Error::from_raw_os_error(e));
+        // SAFETY: a plain struct of integers, written by fstat below.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat on a descriptor number into our own host struct.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            return Err(MemError::Protect(std::io::Error::last_os_error()));
+        }
+        // Only regular files have an end to fault beyond; devices map what was asked for.
+        let backed = if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+            let size = u64::try_from(st.st_size).unwrap_or(0);
+            page_up(size.saturating_sub(offset)).min(len)
+        } else {
+            len
+        };
+        let off = libc::off_t::try_from(offset).map_err(|_| errno(libc::EOVERFLOW))?;
+        let p = prot_to_perm(prot);
+        let host_prot = if p & perm::R == 0 {
+            libc::PROT_NONE
+        } else if shared && p & perm::W == 0 {
+            // Host write access to a shared mapping needs a writable descriptor, and the
+            // guest does not write (the table says so): read-only is enough.
+            libc::PROT_READ
+        } else {
+            libc::PROT_READ | libc::PROT_WRITE
+        };
+        let kind = if shared {
+            libc::MAP_SHARED
+        } else {
+            libc::MAP_PRIVATE
+        };
+        if backed > 0 {
+            // SAFETY: the range lies inside our own reservation and is page aligned;
+            // MAP_FIXED replaces only our pages; the kernel checks `fd` and its mode.
+            let r = unsafe {
+                libc::mmap(
+                    self.host(addr),
+                    backed as usize,
+                    host_prot,
+                    kind | libc::MAP_FIXED,
+                    fd,
+                    off,
+                )
+            };
+            if r == libc::MAP_FAILED {
+                return Err(MemError::Protect(std::io::Error::last_os_error()));
+            }
+            self.set_perms(Self::page_range(addr, backed), |_| p);
+        }
+        if backed < len {
+            self.host_map_anon(addr + backed, len - backed, false)?;
+            self.set_perms(Self::page_range(addr + backed, len - backed), |_| {
+                perm::MAPPED | perm::UNBACKED
+            });
+        }
+        Ok(())
+    }
+
+    /// Maps `[addr, addr+len)` with Linux `prot` where nothing is mapped yet, and adds `prot`
+    /// to the pages already mapped there (ELF segments sharing a page): one host call per run
+    /// of unmapped pages, so a segment of any size is set up at once.
+    pub fn map_merge(&mut self, addr: u64, len: u64, prot: u64) -> Result<(), MemError> {
+        let (addr, len) = (page_down(addr), page_up(len));
+        Self::check_range(addr, len)?;
+        let pages = Self::page_range(addr, len);
+        let mut i = pages.start;
+        while i < pages.end {
+            let mapped = self.perms[i] != 0;
+            let run = self.perms[i..pages.end]
+                .iter()
+                .position(|q| (*q != 0) != mapped)
+                .map_or(pages.end, |n| i + n);
+            if mapped {
+                for page in i..run {
+                    let old = perm_to_prot(self.perms[page]);
+                    self.protect(page as u64 * PAGE, PAGE, old | prot)?;
+                }
+            } else {
+                self.map(i as u64 * PAGE, (run - i) as u64 * PAGE, prot)?;
+            }
+            i = run;
+        }
+        Ok(())
+    }
+
+    /// Moves the mapping of `[old, old+len)` to the free range at `new` without copying
+    /// (the host `mremap`s the pages, file-backed or not); `old` is left unmapped. Fails with
+    /// EFAULT when part of the old range is unmapped. Translated-code marks are not carried
+    /// over (the caller invalidates both ranges).
+    pub fn move_pages(&mut self, old: u64, len: u64, new: u64) -> Result<(), MemError> {
+        let (old, len, new) = (page_down(old), page_up(len), page_down(new));
+        Self::check_range(old, len)?;
+        Self::check_range(new, len)?;
+        let (from, to) = (Self::page_range(old, len), Self::page_range(new, len));
+        if from.start < to.end && to.start < from.end {
+            return Err(MemError::OutOfRange(new, len));
+        }
+        if self.perms[from.clone()].iter().any(|p| p & perm::MAPPED == 0) {
+            return Err(MemError::Protect(std::io::Error::from_raw_os_error(
+                libc::EFAULT,
+            )));
+        }
+        // MREMAP_DONTUNMAP leaves the old range mapped (no hole in the reservation that
+        // another host mapping could take before it is closed again just below).
+        // SAFETY: both ranges lie inside our own reservation, are page aligned and do not
+        // overlap; MREMAP_FIXED replaces only our pages at `new`.
+        let r = unsafe {
+            libc::mremap(
+                self.host(old),
+                len as usize,
+                len as usize,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | libc::MREMAP_DONTUNMAP,
+                self.host(new),
+            )
+        };
+        if r == libc::MAP_FAILED {
+            return Err(MemError::Protect(std::io::Error::last_os_error()));
+        }
+        self.host_map_anon(old, len, false)?;
+        let moved: Vec<u8> = self.perms[from.clone()]
+            .iter()
+            .map(|p| p & !(perm::CODE | perm::SPAN_R | perm::SPAN_W))
+            .collect();
+        for (i, p) in to.clone().zip(moved) {
+            self.perms[i] = p;
+        }
+        self.set_perms(to, |p| p);
+        self.set_perms(from, |_| 0);
+        Ok(())
+    }
+
+    /// Page-index range of a checked, page-aligned guest range.
+    fn page_range(addr: u64, len: u64) -> std::ops::Range<usize> {
+        (addr / PAGE) as usize..((addr + len) / PAGE) as usize
     }
 
     /// Zero-fills a host range (its old contents are dropped).
@@ -215,20 +411,17 @@ impl GuestMemory {
     pub fn unmap(&mut self, addr: u64, len: u64) -> Result<(), MemError> {
         let (addr, len) = (page_down(addr), page_up(len));
         Self::check_range(addr, len)?;
-        self.discard(addr, len);
-        self.host_protect(addr, len, false)?;
-        self.set_perms(
-            (addr / PAGE) as usize..((addr + len) / PAGE) as usize,
-            |_| 0,
-        );
+        self.host_map_anon(addr, len, false)?;
+        self.set_perms(Self::page_range(addr, len), |_| 0);
         Ok(())
     }
 
     /// Changes the protection of mapped pages. Fails with `false` if any page is unmapped.
+    /// Pages beyond the end of their file keep their state (see [`Self::map_file`]).
     pub fn protect(&mut self, addr: u64, len: u64, prot: u64) -> Result<bool, MemError> {
         let (addr, len) = (page_down(addr), page_up(len));
         Self::check_range(addr, len)?;
-        let range = (addr / PAGE) as usize..((addr + len) / PAGE) as usize;
+        let range = Self::page_range(addr, len);
         if self.perms[range.clone()]
             .iter()
             .any(|p| p & perm::MAPPED == 0)
@@ -236,9 +429,21 @@ impl GuestMemory {
             return Ok(false);
         }
         let p = prot_to_perm(prot);
-        self.host_protect(addr, len, p & perm::R != 0)?;
+        self.host_protect(addr, len, p)?;
+        // Close the unbacked pages again (the tail of a file mapping: usually none).
+        for i in range.clone() {
+            if self.perms[i] & perm::UNBACKED != 0 {
+                self.host_protect(i as u64 * PAGE, PAGE, 0)?;
+            }
+        }
         // Translated code stays marked: the marks are about the contents, not the rights.
-        self.set_perms(range, |old| p | old & perm::CODE);
+        self.set_perms(range, |old| {
+            if old & perm::UNBACKED != 0 {
+                old
+            } else {
+                p | old & perm::CODE
+            }
+        });
         Ok(true)
     }
 
@@ -300,12 +505,15 @@ impl GuestMemory {
         let (first, last) = ((addr / PAGE) as usize, ((end - 1) / PAGE) as usize);
         let mut code = false;
         for (i, p) in self.perms[first..=last].iter().enumerate() {
-            if p & need != need {
+            if p & need != need || p & perm::UNBACKED != 0 {
                 let bad = if i == 0 {
                     addr
                 } else {
                     (first + i) as u64 * PAGE
                 };
+                if p & perm::UNBACKED != 0 {
+                    return Err(Fault::Unbacked { addr: bad });
+                }
                 return Err(Fault::Segv { addr: bad, write });
             }
             code |= p & perm::CODE != 0;
@@ -342,13 +550,13 @@ impl GuestMemory {
         let closed: Vec<usize> = pages.filter(|&i| self.perms[i] & perm::R == 0).collect();
         let fault = Fault::Segv { addr, write: true };
         for &i in &closed {
-            self.host_protect(i as u64 * PAGE, PAGE, true)
+            self.host_protect(i as u64 * PAGE, PAGE, perm::R | perm::W)
                 .map_err(|_| fault)?;
         }
         // SAFETY: checked: mapped pages inside the reservation, host-accessible now.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
         for &i in &closed {
-            self.host_protect(i as u64 * PAGE, PAGE, false)
+            self.host_protect(i as u64 * PAGE, PAGE, 0)
                 .map_err(|_| fault)?;
         }
         Ok(())

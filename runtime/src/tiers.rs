@@ -167,7 +167,7 @@ pub struct CodeCache {
     cfg: TierConfig,
     map: HashMap<u64, usize>,
     entries: Vec<Entry>,
-    jump: Vec<(u64, usize)>,
+    jump: Vec<Option<(u64, usize)>>,
     generation: u64,
     /// Chain slots the JIT assigned (slots `0..n` of an image are its own, see
     /// [`CodeCache::slot_of`]).
@@ -235,11 +235,13 @@ impl CodeCache {
             cfg,
             map: HashMap::new(),
             entries: Vec::new(),
-            jump: vec![(u64::MAX, 0); JUMP_CACHE],
+            jump: vec![None; JUMP_CACHE],
             generation: 0,
             slots: HashMap::new(),
             chain: vec![0u64; CHAIN_SLOTS + aot_slots].into_boxed_slice(),
             chain_dirty: false,
+            // Filled (empty keys, the continue stub) when the JIT starts, before any
+            // translated code reads it.
             indirect: vec![0u64; 2 * lower::INDIRECT_ENTRIES as usize].into_boxed_slice(),
             continue_stub: 0,
             code: None,
@@ -366,6 +368,13 @@ impl CodeCache {
         2 * ((pc >> 2) % lower::INDIRECT_ENTRIES) as usize
     }
 
+    /// The key of an empty indirect-table entry at index `i`: an aligned pc that belongs to
+    /// the next entry, so no branch target (any u64 a guest can produce) ever matches an
+    /// empty entry (its code is the stub that returns to the dispatcher all the same).
+    fn empty_indirect_key(i: usize) -> u64 {
+        ((i as u64 / 2 + 1) % lower::INDIRECT_ENTRIES) << 2
+    }
+
     fn set_indirect(&mut self, pc: u64, code: u64) {
         let i = Self::indirect_index(pc);
         self.indirect[i] = pc;
@@ -385,8 +394,8 @@ impl CodeCache {
     fn entry(&mut self, pc: u64, mem: &mut GuestMemory) -> usize {
         self.stats.lookups += 1;
         let s = Self::slot(pc);
-        let (jpc, jidx) = self.jump[s];
-        if jpc == pc {
+        // Empty slots are `None`, not a reserved pc: every u64 is a pc a guest can branch to.
+        if let Some((_, jidx)) = self.jump[s].filter(|(jpc, _)| *jpc == pc) {
             self.stats.hits += 1;
             return jidx;
         }
@@ -417,7 +426,7 @@ impl CodeCache {
                 i
             }
         };
-        self.jump[s] = (pc, idx);
+        self.jump[s] = Some((pc, idx));
         idx
     }
 
@@ -604,7 +613,7 @@ impl CodeCache {
             match code {
                 Some(c) => self.indirect[i + 1] = c,
                 None => {
-                    self.indirect[i] = u64::MAX;
+                    self.indirect[i] = Self::empty_indirect_key(i);
                     self.indirect[i + 1] = self.continue_stub;
                 }
             }
@@ -638,10 +647,10 @@ impl CodeCache {
         // An empty entry points at a stub that just returns to the dispatcher, so even a
         // guest branching to the filler key reaches correct code.
         let stub = self.continue_stub;
-        self.indirect.chunks_mut(2).for_each(|e| {
-            e[0] = u64::MAX;
+        for (i, e) in self.indirect.chunks_mut(2).enumerate() {
+            e[0] = Self::empty_indirect_key(2 * i);
             e[1] = stub;
-        });
+        }
         self.link_aot();
     }
 
@@ -953,7 +962,7 @@ impl CodeCache {
             .enumerate()
             .map(|(i, e)| (e.block.pc, i))
             .collect();
-        self.jump.iter_mut().for_each(|j| *j = (u64::MAX, 0));
+        self.jump.iter_mut().for_each(|j| *j = None);
         // A region compiling in the background may contain a dropped block: discard every
         // result in flight (and let those blocks queue again).
         self.generation += 1;

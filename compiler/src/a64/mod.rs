@@ -373,12 +373,58 @@ pub fn translate_block_limit(
             break;
         }
     }
-    Block {
+    checked(Block {
         pc: start,
         guest_insns: count,
         temps: b.temps,
         ops: b.ops,
+    })
+}
+
+/// Verifies a block the frontend built: a frontend bug (IR that breaks the invariants the
+/// interpreter and the lowering rely on) must cost the guest a SIGILL at the instruction
+/// whose semantics are wrong, never the host a panic. The block is cut before that
+/// instruction, which becomes an undefined-instruction trap.
+fn checked(mut block: Block) -> Block {
+    let Err(e) = crate::ir::verify(&block) else {
+        return block;
+    };
+    let bad = e.index().min(block.ops.len().saturating_sub(1));
+    let insn = block.ops[..=bad]
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, op)| match op {
+            Op::Insn { pc, insn } => Some((i, *pc, *insn)),
+            _ => None,
+        });
+    // Keep the instruction's marker (as an undefined instruction's block does).
+    let (cut, pc, insn) = insn.map_or((0, block.pc, 0), |(i, pc, insn)| (i + 1, pc, insn));
+    log::error!(
+        "frontend bug: block at {:#x}: {e}; instruction {insn:08x} at {pc:#x} raises SIGILL",
+        block.pc
+    );
+    block.ops.truncate(cut);
+    block.ops.push(Op::Trap {
+        kind: TrapKind::Undefined,
+        pc,
+        insn,
+    });
+    block.guest_insns = block
+        .ops
+        .iter()
+        .filter(|op| matches!(op, Op::Insn { .. }))
+        .count() as u32;
+    if crate::ir::verify(&block).is_err() {
+        // The instructions before it broke the invariants too: trap at the block's start.
+        block.ops = vec![Op::Trap {
+            kind: TrapKind::Undefined,
+            pc: block.pc,
+            insn,
+        }];
+        block.guest_insns = 0;
     }
+    block
 }
 
 /// Every instruction helper the frontend can emit. AOT images name helpers, and the runtime

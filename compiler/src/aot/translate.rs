@@ -199,7 +199,15 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
             .zip(region_entries.par_iter())
             .map_init(FunctionBuilderContext::new, |fctx, ((r, id), entries)| {
                 let blocks: Vec<&Block> = r.iter().map(|&i| &disc.blocks[i]).collect();
-                let out = compile_region(&blocks, entries, id.as_u32(), &shared, &*isa, fctx);
+                // A panic in the lowering or Cranelift (a bug a hostile binary could reach)
+                // fails this region only: it is left to the JIT, the image is still written.
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    compile_region(&blocks, entries, id.as_u32(), &shared, &*isa, fctx)
+                }))
+                .unwrap_or_else(|payload| {
+                    *fctx = FunctionBuilderContext::new();
+                    Err(format!("internal error: {}", panic_message(&*payload)))
+                });
                 progress.inc(1);
                 out
             })
@@ -445,6 +453,15 @@ impl Env for AotEnv<'_> {
             .ok()
             .map(|i| i as u32)
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 fn compile_region(

@@ -512,7 +512,7 @@ fn exit_signal(exit: &Exit) -> Option<u64> {
             ..
         } => Some(11),
         Exit::Fault {
-            fault: Fault::Bus { .. },
+            fault: Fault::Bus { .. } | Fault::Unbacked { .. },
             ..
         } => Some(7),
         Exit::Fault {

@@ -50,6 +50,14 @@ pub enum JitError {
     /// The generated code needs relocations (it must not).
     #[error("region at {0:#x} needs relocations")]
     Relocations(u64),
+    /// Lowering or Cranelift panicked (a bug): the region stays in the interpreter.
+    #[error("internal error compiling the region at {pc:#x}: {msg}")]
+    Panicked {
+        /// Entry of the region.
+        pc: u64,
+        /// The panic message.
+        msg: String,
+    },
 }
 
 pub use vmc_compiler::layout::lower_config;
@@ -165,8 +173,31 @@ impl Compiler {
         )
     }
 
-    /// Compiles a region to machine code.
+    /// Compiles a region to machine code. A panic in the lowering or in Cranelift (a bug
+    /// a guest's code could trigger) becomes [`JitError::Panicked`]: the caller keeps the
+    /// region in the interpreter, the host goes on.
     pub fn compile(
+        &mut self,
+        blocks: &[&Block],
+        env: &mut JitEnv,
+    ) -> Result<CompiledRegion, JitError> {
+        let pc = blocks.first().map(|b| b.pc).unwrap_or(0);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.compile_unchecked(blocks, env)
+        }));
+        r.unwrap_or_else(|payload| {
+            // The builder context may be left mid-function: start afresh.
+            self.fctx = FunctionBuilderContext::new();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(JitError::Panicked { pc, msg })
+        })
+    }
+
+    fn compile_unchecked(
         &mut self,
         blocks: &[&Block],
         env: &mut JitEnv,

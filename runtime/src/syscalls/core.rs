@@ -2,7 +2,7 @@
 //! madvise.
 
 use super::{SysResult, Syscall};
-use crate::memory::{page_up, PAGE};
+use crate::memory::{page_up, perm_to_prot, PAGE};
 use crate::process::{Process, BRK_LIMIT, MMAP_TOP};
 
 /// This family's syscalls.
@@ -101,39 +101,16 @@ fn mmap(p: &mut Process, a: [u64; 6]) -> SysResult {
             None => return SysResult::err(libc::ENOMEM),
         }
     };
-    // Read file contents first so a failing read leaves the address space untouched.
-    let contents = if flags & MAP_ANONYMOUS == 0 {
-        let mut buf = vec![0u8; len as usize];
-        let mut done = 0usize;
-        while done < buf.len() {
-            // SAFETY: pread into our own buffer, within its length.
-            let n = unsafe {
-                libc::pread(
-                    fd,
-                    buf[done..].as_mut_ptr() as *mut libc::c_void,
-                    buf.len() - done,
-                    (off + done as u64) as i64,
-                )
-            };
-            if n < 0 {
-                return SysResult::host(-1);
-            }
-            if n == 0 {
-                break;
-            }
-            done += n as usize;
-        }
-        Some(buf)
+    let r = if flags & MAP_ANONYMOUS != 0 {
+        p.mem.map(target, len, prot)
     } else {
-        None
+        // The host file itself is mapped into the guest range: no copy, pages are read
+        // as the guest touches them, MAP_SHARED writes reach the file.
+        p.mem
+            .map_file(target, len, prot, fd, off, flags & MAP_SHARED != 0)
     };
-    if p.mem.map(target, len, prot).is_err() {
-        return SysResult::err(libc::ENOMEM);
-    }
-    if let Some(buf) = contents {
-        if p.mem.poke(target, &buf).is_err() {
-            return SysResult::err(libc::ENOMEM);
-        }
+    if let Err(e) = r {
+        return SysResult::err(host_errno(&e));
     }
     p.invalidate(target, len);
     SysResult::Ret(target as i64)
@@ -162,7 +139,8 @@ fn mprotect(p: &mut Process, a: [u64; 6]) -> SysResult {
             SysResult::Ret(0)
         }
         Ok(false) => SysResult::err(libc::ENOMEM),
-        Err(_) => SysResult::err(libc::EINVAL),
+        // E.g. EACCES: write access to a shared mapping of a read-only file.
+        Err(e) => SysResult::err(host_errno(&e)),
     }
 }
 
@@ -173,6 +151,7 @@ fn mremap(p: &mut Process, a: [u64; 6]) -> SysResult {
     let (old, old_len, new_len, flags) = (a[0], page_up(a[1]), page_up(a[2]), a[3]);
     if old % PAGE != 0
         || new_len == 0
+        || old_len == 0
         || flags & MREMAP_FIXED != 0
         || !Process::in_space(old, old_len)
     {
@@ -200,21 +179,24 @@ fn mremap(p: &mut Process, a: [u64; 6]) -> SysResult {
     let Some(target) = p.mem.find_free(new_len, MMAP_TOP) else {
         return SysResult::err(libc::ENOMEM);
     };
-    let data = match p.mem.slice(old, old_len) {
-        Ok(s) => s.to_vec(),
-        Err(_) => return SysResult::err(libc::EFAULT),
-    };
-    if p.mem.map(target, new_len, prot).is_err() || p.mem.poke(target, &data).is_err() {
+    // The host mapping moves (file or anonymous, no copy), then grows like in place.
+    if let Err(e) = p.mem.move_pages(old, old_len, target) {
+        return SysResult::err(host_errno(&e));
+    }
+    if new_len > old_len && p.mem.map(target + old_len, new_len - old_len, prot).is_err() {
         return SysResult::err(libc::ENOMEM);
     }
-    let _ = p.mem.unmap(old, old_len);
     p.invalidate(old, old_len);
+    p.invalidate(target, new_len);
     SysResult::Ret(target as i64)
 }
 
-fn perm_to_prot(perm: u8) -> u64 {
-    use crate::memory::perm::{R, W, X};
-    ((perm & R != 0) as u64) | ((perm & W != 0) as u64) << 1 | ((perm & X != 0) as u64) << 2
+/// The errno of a failed memory operation for the guest (ENOMEM when the host gave none).
+fn host_errno(e: &crate::memory::MemError) -> i32 {
+    match e {
+        crate::memory::MemError::Protect(io) => io.raw_os_error().unwrap_or(libc::ENOMEM),
+        _ => libc::ENOMEM,
+    }
 }
 
 const MADV_DONTNEED: u64 = 4;

@@ -67,6 +67,7 @@ const SI_TKILL: i32 = -6;
 const SEGV_MAPERR: i32 = 1;
 const SEGV_ACCERR: i32 = 2;
 const BUS_ADRALN: i32 = 1;
+const BUS_ADRERR: i32 = 2;
 const ILL_ILLOPC: i32 = 1;
 const TRAP_BRKPT: i32 = 1;
 
@@ -310,9 +311,12 @@ fn restartable(nr: u64) -> bool {
 }
 
 impl Process {
-    /// Whether the guest handles SIGSEGV itself (its handler then needs precise faults).
+    /// Whether the guest handles SIGSEGV or SIGBUS itself (its handler then needs precise
+    /// faults: a load from a page beyond the end of a mapped file raises SIGBUS).
     pub fn handles_segv(&self) -> bool {
-        self.sigactions[SIGSEGV as usize][0] > SIG_IGN
+        [SIGSEGV, SIGBUS]
+            .iter()
+            .any(|&s| self.sigactions[s as usize][0] > SIG_IGN)
     }
 
     /// A block faulted: the signal goes to the guest's handler (`None`: continue at the new
@@ -329,6 +333,11 @@ impl Process {
             Fault::Bus { addr } => (
                 SigInfo::fault(SIGBUS, BUS_ADRALN, addr),
                 (0x24 << 26) | (1 << 25) | 0x21,
+            ),
+            // Linux: a data abort the page cache cannot satisfy (synchronous external abort).
+            Fault::Unbacked { addr } => (
+                SigInfo::fault(SIGBUS, BUS_ADRERR, addr),
+                (0x24 << 26) | (1 << 25) | 0x10,
             ),
             Fault::Undefined { insn } => return self.signal_trap(TrapKind::Undefined, pc, insn),
         };
