@@ -545,21 +545,31 @@ impl GuestMemory {
     /// Writes bytes ignoring guest permissions (loader use), the range must be mapped.
     pub fn poke(&mut self, addr: u64, data: &[u8]) -> Result<(), Fault> {
         let p = self.check(addr, data.len() as u64, perm::MAPPED, true)?;
-        // Unreadable guest pages are inaccessible on the host: open them for the copy.
+        // Pages the guest may not write may be closed or read-only on the host (a shared
+        // mapping of a read-only file: then opening fails, as Linux's write does): open
+        // them for the copy, then restore the protection their guest rights give.
         let pages = self.pages(addr, data.len() as u64);
-        let closed: Vec<usize> = pages.filter(|&i| self.perms[i] & perm::R == 0).collect();
+        let closed: Vec<usize> = pages.filter(|&i| self.perms[i] & perm::W == 0).collect();
         let fault = Fault::Segv { addr, write: true };
+        let mut opened = Vec::with_capacity(closed.len());
+        let mut result = Ok(());
         for &i in &closed {
-            self.host_protect(i as u64 * PAGE, PAGE, perm::R | perm::W)
-                .map_err(|_| fault)?;
+            if self.host_protect(i as u64 * PAGE, PAGE, perm::R | perm::W).is_err() {
+                result = Err(fault);
+                break;
+            }
+            opened.push(i);
         }
-        // SAFETY: checked: mapped pages inside the reservation, host-accessible now.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
-        for &i in &closed {
-            self.host_protect(i as u64 * PAGE, PAGE, 0)
-                .map_err(|_| fault)?;
+        if result.is_ok() {
+            // SAFETY: checked: mapped pages inside the reservation, host-writable now.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
         }
-        Ok(())
+        for &i in &opened {
+            if self.host_protect(i as u64 * PAGE, PAGE, self.perms[i]).is_err() {
+                result = Err(fault);
+            }
+        }
+        result
     }
 
     /// Reads a NUL-terminated string of at most `max` bytes.
@@ -607,16 +617,18 @@ impl GuestMemory {
             return Ok(());
         }
         let pages = self.pages(addr, end - addr);
+        // Unmapped pages, and pages beyond the end of a mapped file (no data: Linux's
+        // access fails there too), cannot be read.
         if self.perms[pages.clone()]
             .iter()
-            .any(|p| p & perm::MAPPED == 0)
+            .any(|p| p & perm::MAPPED == 0 || p & perm::UNBACKED != 0)
         {
             return Err(fault);
         }
         // Unreadable guest pages are inaccessible on the host: open them for the copy.
         let closed: Vec<usize> = pages.filter(|&i| self.perms[i] & perm::R == 0).collect();
         for &i in &closed {
-            self.host_protect(i as u64 * PAGE, PAGE, true)
+            self.host_protect(i as u64 * PAGE, PAGE, perm::R)
                 .map_err(|_| fault)?;
         }
         // SAFETY: mapped pages inside the reservation (checked above), host-accessible now.
@@ -624,7 +636,7 @@ impl GuestMemory {
             std::ptr::copy_nonoverlapping(self.base.add(addr as usize), buf.as_mut_ptr(), buf.len())
         };
         for &i in &closed {
-            self.host_protect(i as u64 * PAGE, PAGE, false)
+            self.host_protect(i as u64 * PAGE, PAGE, 0)
                 .map_err(|_| fault)?;
         }
         Ok(())
