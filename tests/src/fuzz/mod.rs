@@ -89,6 +89,11 @@ pub enum Outcome {
     Mismatch(String),
     /// The host panicked; the message and location.
     Panic(String),
+    /// The guest was still running after half the case budget, in translated code (guest
+    /// loops inside translated code are not bounded by the dispatch budget) or blocked in a
+    /// system call: a guest that does not end, not a host hang. The worker ends after
+    /// reporting it.
+    GuestLoop,
 }
 
 impl Outcome {
@@ -98,6 +103,7 @@ impl Outcome {
             Outcome::Ran => 1,
             Outcome::Mismatch(_) => 2,
             Outcome::Panic(_) => 3,
+            Outcome::GuestLoop => 4,
         }
     }
 
@@ -114,6 +120,7 @@ impl Outcome {
             1 => Outcome::Ran,
             2 => Outcome::Mismatch(text),
             3 => Outcome::Panic(text),
+            4 => Outcome::GuestLoop,
             _ => return None,
         })
     }
@@ -138,6 +145,8 @@ pub struct Counts {
     pub refused: u64,
     /// Guests that ran (exit or guest signal), or inputs used successfully.
     pub ran: u64,
+    /// Guests stopped while looping in translated code (see [`Outcome::GuestLoop`]).
+    pub guest_loops: u64,
     /// Host panics.
     pub panics: u64,
     /// Workers killed by a signal.
@@ -307,31 +316,127 @@ pub fn run_case(f: &dyn Fuzzer, seed: u64, target: Target, case: u64) -> Outcome
     }
 }
 
-/// Worker exit code after a panic (the parent restarts from the next case).
-const EXIT_AFTER_PANIC: i32 = 3;
+/// Worker exit code after a panic or a guest loop (the parent restarts from the next case).
+const EXIT_ON_PURPOSE: i32 = 3;
 
 /// The case runner: cases `start, start + stride, ... < end`, reported on `fd`.
 fn worker_loop(f: &dyn Fuzzer, cfg: &Config, start: u64, stride: u64, end: u64, fd: i32) -> i32 {
     install_panic_hook();
+    watchdog::install(fd);
     let mut case = start;
     while case < end {
+        watchdog::arm(case, cfg.budget / 2);
         let o = run_case(f, cfg.seed, cfg.target, case);
+        watchdog::disarm();
         sandbox::kill_strays();
-        let text = o.text().as_bytes();
-        let mut frame = Vec::with_capacity(13 + text.len());
-        frame.extend_from_slice(&case.to_le_bytes());
-        frame.push(o.code());
-        frame.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        frame.extend_from_slice(text);
-        if !write_all(fd, &frame) {
+        if !write_all(fd, &frame(case, &o)) {
             return 1;
         }
         if matches!(o, Outcome::Panic(_)) {
-            return EXIT_AFTER_PANIC;
+            return EXIT_ON_PURPOSE;
         }
         case += stride;
     }
     0
+}
+
+/// The report of one case: case (u64), outcome code (u8), text length (u32), text.
+fn frame(case: u64, o: &Outcome) -> Vec<u8> {
+    let text = o.text().as_bytes();
+    let mut frame = Vec::with_capacity(13 + text.len());
+    frame.extend_from_slice(&case.to_le_bytes());
+    frame.push(o.code());
+    frame.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    frame.extend_from_slice(text);
+    frame
+}
+
+/// Tells a guest that does not end from a stuck host: after half the case budget, SIGALRM
+/// samples where the worker is, every 10 ms; if any of [`watchdog::SAMPLES`] samples is in
+/// translated code (guest loops there are not bounded by the dispatch budget) or in a
+/// blocking system call (the guest waits for something that never comes), the case is
+/// reported as [`Outcome::GuestLoop`] and the worker exits; otherwise the samples stop and
+/// the parent's budget declares a hang (the host is stuck in its own code).
+mod watchdog {
+    use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+    use std::time::Duration;
+
+    /// Samples taken before deciding.
+    pub const SAMPLES: u32 = 20;
+    static FD: AtomicI32 = AtomicI32::new(-1);
+    static CASE: AtomicU64 = AtomicU64::new(0);
+    static TAKEN: AtomicU32 = AtomicU32::new(0);
+    static IN_CODE: AtomicU32 = AtomicU32::new(0);
+
+    fn timer(first: Duration, every: Duration) {
+        let tv = |d: Duration| libc::timeval {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_usec: d.subsec_micros() as libc::suseconds_t,
+        };
+        let t = libc::itimerval {
+            it_value: tv(first),
+            it_interval: tv(every),
+        };
+        // SAFETY: sets this process's real-time interval timer from a valid struct.
+        unsafe { libc::setitimer(libc::ITIMER_REAL, &t, std::ptr::null_mut()) };
+    }
+
+    extern "C" fn on_alarm(_: libc::c_int, _: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+        // SAFETY: the kernel passes a valid ucontext to an SA_SIGINFO handler; the handler
+        // only reads atomics and calls async-signal-safe functions (write, _exit, setitimer).
+        unsafe {
+            let uc = uc as *const libc::ucontext_t;
+            let pc = (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as u64;
+            // In a blocking system call made for the guest (read of an empty pipe, pause,
+            // wait4, ...): interrupted at or just after a `syscall` instruction (0f 05), whose
+            // code bytes are readable.
+            let at_syscall = |a: u64| std::ptr::read_unaligned(a as *const [u8; 2]) == [0x0f, 0x05];
+            if vmc_runtime::jit::fault::in_translated_code(pc)
+                || at_syscall(pc)
+                || at_syscall(pc - 2)
+            {
+                IN_CODE.fetch_add(1, Ordering::Relaxed);
+            }
+            if TAKEN.fetch_add(1, Ordering::Relaxed) + 1 < SAMPLES {
+                return;
+            }
+            timer(Duration::ZERO, Duration::ZERO);
+            if IN_CODE.load(Ordering::Relaxed) == 0 {
+                return; // The host is stuck: left to the parent's hang detection.
+            }
+            let mut f = [0u8; 13];
+            f[..8].copy_from_slice(&CASE.load(Ordering::Relaxed).to_le_bytes());
+            f[8] = 4;
+            libc::write(FD.load(Ordering::Relaxed), f.as_ptr() as *const libc::c_void, 13);
+            libc::_exit(super::EXIT_ON_PURPOSE);
+        }
+    }
+
+    /// Installs the SIGALRM handler; reports go to `fd`.
+    pub fn install(fd: i32) {
+        FD.store(fd, Ordering::Relaxed);
+        // SAFETY: installs a handler that is async-signal-safe (see `on_alarm`).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            sa.sa_sigaction = on_alarm as *const () as usize;
+            libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut());
+        }
+    }
+
+    /// Starts watching `case`: sampling begins after `after`.
+    pub fn arm(case: u64, after: Duration) {
+        CASE.store(case, Ordering::Relaxed);
+        TAKEN.store(0, Ordering::Relaxed);
+        IN_CODE.store(0, Ordering::Relaxed);
+        timer(after.max(Duration::from_millis(1)), Duration::from_millis(10));
+    }
+
+    /// Stops watching.
+    pub fn disarm() {
+        timer(Duration::ZERO, Duration::ZERO);
+    }
 }
 
 fn write_all(fd: i32, mut buf: &[u8]) -> bool {
@@ -361,8 +466,8 @@ struct Lane {
     /// Last report (or start).
     since: Instant,
     buf: Vec<u8>,
-    /// The last report was a panic (the worker then exits on purpose).
-    panicked: bool,
+    /// The last report was a panic or a guest loop (the worker then exits on purpose).
+    ended: bool,
     /// Its chroot directory.
     root: PathBuf,
 }
@@ -399,7 +504,7 @@ fn spawn(f: &dyn Fuzzer, cfg: &Config, start: u64, stride: u64, end: u64) -> Res
         case: start,
         since: Instant::now(),
         buf: Vec::new(),
-        panicked: false,
+        ended: false,
         root,
     })
 }
@@ -503,10 +608,14 @@ pub fn campaign(cfg: &Config) -> Result<Counts, String> {
                 match &o {
                     Outcome::Refused => counts.refused += 1,
                     Outcome::Ran => counts.ran += 1,
+                    Outcome::GuestLoop => {
+                        counts.guest_loops += 1;
+                        lane.ended = true;
+                    }
                     Outcome::Mismatch(t) | Outcome::Panic(t) => {
                         let what = if matches!(o, Outcome::Panic(_)) {
                             counts.panics += 1;
-                            lane.panicked = true;
+                            lane.ended = true;
                             "host PANIC"
                         } else {
                             counts.mismatches += 1;
@@ -539,7 +648,7 @@ pub fn campaign(cfg: &Config) -> Result<Counts, String> {
             let case = lane.case;
             let next = if case >= end {
                 None
-            } else if lane.panicked && !hung && !bad {
+            } else if lane.ended && !hung && !bad {
                 Some(case)
             } else {
                 let (what, detail) = if hung {
@@ -595,17 +704,28 @@ pub fn table(all: &[Counts]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6} {:>10} {:>8} {:>10}",
-        "target", "cases", "refused", "ran", "panics", "crashes", "hangs", "mismatches", "secs", "cases/min"
+        "{:<8} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>6} {:>10} {:>8} {:>10}",
+        "target",
+        "cases",
+        "refused",
+        "ran",
+        "loops",
+        "panics",
+        "crashes",
+        "hangs",
+        "mismatches",
+        "secs",
+        "cases/min"
     );
     for c in all {
         let _ = writeln!(
             s,
-            "{:<8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6} {:>10} {:>8.1} {:>10.0}",
+            "{:<8} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7} {:>6} {:>10} {:>8.1} {:>10.0}",
             c.target,
             c.cases,
             c.refused,
             c.ran,
+            c.guest_loops,
             c.panics,
             c.crashes,
             c.hangs,

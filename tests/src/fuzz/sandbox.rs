@@ -202,7 +202,7 @@ fn confine(root: &Path, pipe: i32, as_root: bool) -> Result<i32, String> {
             libc::setrlimit(res, &l)
         };
         check("RLIMIT_NPROC", limit(libc::RLIMIT_NPROC, 256))?;
-        check("RLIMIT_FSIZE", limit(libc::RLIMIT_FSIZE, 1 << 20))?;
+        check("RLIMIT_FSIZE", limit(libc::RLIMIT_FSIZE, 1 << 30))?;
         check("RLIMIT_CORE", limit(libc::RLIMIT_CORE, 0))?;
         // Private writable memory (the guest's touched pages, the JIT's heap): a memory
         // bomb fails its allocations instead of taking the machine.
