@@ -265,8 +265,10 @@ impl Fuzzer for SelfTest {
                 }
                 Outcome::Ran
             }
+            // A host stuck in its own code (not in a system call, not in translated code).
             3 => loop {
-                std::thread::sleep(Duration::from_secs(3600));
+                std::hint::spin_loop();
+                std::hint::black_box(case);
             },
             _ => Outcome::Ran,
         }
@@ -353,8 +355,8 @@ fn frame(case: u64, o: &Outcome) -> Vec<u8> {
 
 /// Tells a guest that does not end from a stuck host: after half the case budget, SIGALRM
 /// samples where the worker is, every 10 ms; if any of [`watchdog::SAMPLES`] samples is in
-/// translated code (guest loops there are not bounded by the dispatch budget) or in a
-/// blocking system call (the guest waits for something that never comes), the case is
+/// translated code (guest loops there are not bounded by the dispatch budget), or all are in
+/// a system call that uses no CPU (the guest waits for something that never comes), the case is
 /// reported as [`Outcome::GuestLoop`] and the worker exits; otherwise the samples stop and
 /// the parent's budget declares a hang (the host is stuck in its own code).
 mod watchdog {
@@ -367,6 +369,19 @@ mod watchdog {
     static CASE: AtomicU64 = AtomicU64::new(0);
     static TAKEN: AtomicU32 = AtomicU32::new(0);
     static IN_CODE: AtomicU32 = AtomicU32::new(0);
+    static IN_SYSCALL: AtomicU32 = AtomicU32::new(0);
+    static CPU_AT_FIRST: AtomicU64 = AtomicU64::new(0);
+
+    /// CPU time of this process in nanoseconds (async-signal-safe).
+    fn cpu_ns() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the valid struct; it is async-signal-safe.
+        unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
 
     fn timer(first: Duration, every: Duration) {
         let tv = |d: Duration| libc::timeval {
@@ -391,17 +406,24 @@ mod watchdog {
             // wait4, ...): interrupted at or just after a `syscall` instruction (0f 05), whose
             // code bytes are readable.
             let at_syscall = |a: u64| std::ptr::read_unaligned(a as *const [u8; 2]) == [0x0f, 0x05];
-            if vmc_runtime::jit::fault::in_translated_code(pc)
-                || at_syscall(pc)
-                || at_syscall(pc - 2)
-            {
+            if vmc_runtime::jit::fault::in_translated_code(pc) {
                 IN_CODE.fetch_add(1, Ordering::Relaxed);
+            } else if at_syscall(pc) || at_syscall(pc - 2) {
+                IN_SYSCALL.fetch_add(1, Ordering::Relaxed);
             }
-            if TAKEN.fetch_add(1, Ordering::Relaxed) + 1 < SAMPLES {
+            let taken = TAKEN.fetch_add(1, Ordering::Relaxed);
+            if taken == 0 {
+                CPU_AT_FIRST.store(cpu_ns(), Ordering::Relaxed);
+            }
+            if taken + 1 < SAMPLES {
                 return;
             }
             timer(Duration::ZERO, Duration::ZERO);
-            if IN_CODE.load(Ordering::Relaxed) == 0 {
+            // Waiting costs no CPU; a host busy in system calls of its own (mapping a huge
+            // segment page by page) burns it.
+            let busy = cpu_ns().saturating_sub(CPU_AT_FIRST.load(Ordering::Relaxed));
+            let waiting = IN_SYSCALL.load(Ordering::Relaxed) == SAMPLES && busy < 20_000_000;
+            if IN_CODE.load(Ordering::Relaxed) == 0 && !waiting {
                 return; // The host is stuck: left to the parent's hang detection.
             }
             let mut f = [0u8; 13];
@@ -430,6 +452,7 @@ mod watchdog {
         CASE.store(case, Ordering::Relaxed);
         TAKEN.store(0, Ordering::Relaxed);
         IN_CODE.store(0, Ordering::Relaxed);
+        IN_SYSCALL.store(0, Ordering::Relaxed);
         timer(after.max(Duration::from_millis(1)), Duration::from_millis(10));
     }
 
