@@ -77,7 +77,9 @@ pub fn run_guest(
 ) -> Outcome {
     let (mode, budget) = pick_tier(r);
     let precise = r.one_in(4);
-    let args: Vec<Vec<u8>> = (0..r.below(3)).map(|i| format!("arg{i}").into_bytes()).collect();
+    let args: Vec<Vec<u8>> = (0..r.below(3))
+        .map(|i| format!("arg{i}").into_bytes())
+        .collect();
     let mut p = match Process::spawn_image(
         elf,
         Path::new("/fuzz/guest"),

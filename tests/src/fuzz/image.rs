@@ -113,7 +113,8 @@ impl Fuzzer for ImageFuzzer {
         };
         // Run only what the translator wrote: code, map and metadata of a seed.
         let intact = self.seeds.iter().any(|s| {
-            Image::parse(&s.bytes).is_ok_and(|o| o.code == img.code && o.map == img.map && o.meta == img.meta)
+            Image::parse(&s.bytes)
+                .is_ok_and(|o| o.code == img.code && o.map == img.map && o.meta == img.meta)
         });
         if !intact {
             return Outcome::Ran;

@@ -429,7 +429,11 @@ mod watchdog {
             let mut f = [0u8; 13];
             f[..8].copy_from_slice(&CASE.load(Ordering::Relaxed).to_le_bytes());
             f[8] = 4;
-            libc::write(FD.load(Ordering::Relaxed), f.as_ptr() as *const libc::c_void, 13);
+            libc::write(
+                FD.load(Ordering::Relaxed),
+                f.as_ptr() as *const libc::c_void,
+                13,
+            );
             libc::_exit(super::EXIT_ON_PURPOSE);
         }
     }
@@ -453,7 +457,10 @@ mod watchdog {
         TAKEN.store(0, Ordering::Relaxed);
         IN_CODE.store(0, Ordering::Relaxed);
         IN_SYSCALL.store(0, Ordering::Relaxed);
-        timer(after.max(Duration::from_millis(1)), Duration::from_millis(10));
+        timer(
+            after.max(Duration::from_millis(1)),
+            Duration::from_millis(10),
+        );
     }
 
     /// Stops watching.

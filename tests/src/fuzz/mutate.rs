@@ -151,7 +151,16 @@ pub const PHDR_FIELDS: &[(usize, usize, &str)] = &[
 /// Program header types worth setting (LOAD, DYNAMIC, INTERP, NOTE, PHDR, TLS, GNU_STACK,
 /// GNU_RELRO, unknown).
 const PT_TYPES: &[u64] = &[
-    1, 2, 3, 4, 6, 7, 0x6474_e551, 0x6474_e552, 0x7000_0000, 0xffff_ffff,
+    1,
+    2,
+    3,
+    4,
+    6,
+    7,
+    0x6474_e551,
+    0x6474_e552,
+    0x7000_0000,
+    0xffff_ffff,
 ];
 
 /// One ELF-aware mutation (falls back to a generic one on non-ELF data).
@@ -188,7 +197,12 @@ pub fn elf(r: &mut Rng, data: &mut Vec<u8>) {
         // A huge segment (60 GiB and friends).
         6 => {
             let p = phdr(r);
-            put(data, p + 40, 8, r.pick(&[60 << 30, 1 << 36, u64::MAX, 1 << 40]));
+            put(
+                data,
+                p + 40,
+                8,
+                r.pick(&[60 << 30, 1 << 36, u64::MAX, 1 << 40]),
+            );
         }
         // Overlapping segments: one segment's address onto another.
         7 => {

@@ -46,7 +46,25 @@ fn recorded() -> Result<Profile, String> {
         profile: Some(rec.clone()),
         ..ExecOptions::default()
     };
+    // The demo prints: not on our stdout.
+    // SAFETY: duplicates and restores this process's own stdout around the run.
+    let saved = unsafe {
+        let saved = libc::dup(1);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if null >= 0 {
+            libc::dup2(null, 1);
+            libc::close(null);
+        }
+        saved
+    };
     let _ = p.run(&opts, &mut Timing::default());
+    if saved >= 0 {
+        // SAFETY: puts back the stdout saved above.
+        unsafe {
+            libc::dup2(saved, 1);
+            libc::close(saved);
+        }
+    }
     Ok(rec.profile())
 }
 
@@ -76,7 +94,10 @@ fn synthetic(disc: &Discovery, r: &mut Rng) -> Profile {
                 })
                 .collect();
             let kind = r.pick(&[SiteKind::Call, SiteKind::Jump, SiteKind::Return]);
-            p.indirect.insert(b.last_insn_pc().unwrap_or(b.pc), IndirectSite { kind, targets });
+            p.indirect.insert(
+                b.last_insn_pc().unwrap_or(b.pc),
+                IndirectSite { kind, targets },
+            );
         }
         if r.one_in(8) {
             p.entries.insert(b.pc + 4 * r.below(3));
