@@ -189,7 +189,7 @@ impl Fuzzer for ProfileFuzzer {
             let _ = guide.hot_targets(*site);
         }
         let _ = grow(&self.disc, self.regions.clone(), &guide, &HashMap::new());
-        if case % TRANSLATE_EVERY == 0 {
+        if case.is_multiple_of(TRANSLATE_EVERY) {
             let mut q = p.clone();
             q.guest_sha256 = sha256(DEMO_ELF);
             let opts = Options {
