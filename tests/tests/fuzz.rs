@@ -23,6 +23,7 @@ fn run(target: Target, cases: u64, budget: Duration) -> Counts {
         out: vmc_tests::workspace_root().join("target/vmfuzz-test"),
         budget,
         progress: false,
+        input: None,
     };
     let c = campaign(&cfg).unwrap_or_else(|e| panic!("{}: {e}", target.name()));
     say!(

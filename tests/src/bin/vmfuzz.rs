@@ -4,7 +4,8 @@
 //! [--json FILE] [--case I] [--budget SECS]`: prints per target the counts of cases, clean
 //! refusals, guest runs, host panics, host crashes and hangs (and insn mismatches); exits 1
 //! on any panic, crash, hang or mismatch, with each reproducer saved under `--out`
-//! (default `target/vmfuzz`). `--case I` runs only case I of the seed.
+//! (default `target/vmfuzz`). `--case I` runs only case I of the seed; `--input FILE` runs
+//! a saved reproducer's bytes as that case's input.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use vmc_tests::fuzz::{self, Config, Target};
 
-const USAGE: &str = "usage: vmfuzz --target elf|image|profile|insn|all [--cases N] [--seed S] [--case I] [--out DIR] [--jobs J] [--json FILE] [--budget SECS] [--quiet]";
+const USAGE: &str = "usage: vmfuzz --target elf|image|profile|insn|all [--cases N] [--seed S] [--case I] [--out DIR] [--jobs J] [--json FILE] [--budget SECS] [--input FILE] [--quiet]";
 
 fn main() -> ExitCode {
     match run() {
@@ -29,6 +30,7 @@ fn run() -> Result<bool, String> {
     let (mut cases, mut seed, mut first, mut jobs) = (1000u64, 1u64, None, 0usize);
     let mut out = fuzz::root().join("target/vmfuzz");
     let (mut json, mut budget, mut progress) = (None::<PathBuf>, None, true);
+    let mut input = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -51,6 +53,10 @@ fn run() -> Result<bool, String> {
             "--out" => out = PathBuf::from(val()?),
             "--json" => json = Some(PathBuf::from(val()?)),
             "--budget" => budget = Some(Duration::from_secs(num(val()?)?)),
+            "--input" => {
+                let path = val()?;
+                input = Some(std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?);
+            }
             "--quiet" => progress = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -76,6 +82,7 @@ fn run() -> Result<bool, String> {
             out: out.clone(),
             budget: budget.unwrap_or(target.default_budget()),
             progress,
+            input: input.clone(),
         };
         let c = fuzz::campaign(&cfg)?;
         eprint!("{}", fuzz::table(std::slice::from_ref(&c)));

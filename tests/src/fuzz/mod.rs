@@ -189,6 +189,9 @@ pub struct Config {
     pub budget: Duration,
     /// Print progress lines.
     pub progress: bool,
+    /// Run these bytes instead of the generated input (a saved reproducer: the generated
+    /// inputs change when the seed corpus does).
+    pub input: Option<Vec<u8>>,
 }
 
 /// Small deterministic PRNG (splitmix64).
@@ -300,12 +303,18 @@ fn install_panic_hook() {
     }));
 }
 
-/// Runs one case in this process, catching a panic.
-pub fn run_case(f: &dyn Fuzzer, seed: u64, target: Target, case: u64) -> Outcome {
+/// Runs one case in this process, catching a panic; `given` replaces the generated input.
+pub fn run_case(
+    f: &dyn Fuzzer,
+    seed: u64,
+    target: Target,
+    case: u64,
+    given: Option<&[u8]>,
+) -> Outcome {
     let mut rng = case_rng(seed, target, case);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let input = f.input(&mut rng, case);
-        f.run(&input, &mut rng, case)
+        f.run(given.unwrap_or(&input), &mut rng, case)
     }));
     match r {
         Ok(o) => o,
@@ -329,7 +338,7 @@ fn worker_loop(f: &dyn Fuzzer, cfg: &Config, start: u64, stride: u64, end: u64, 
     let mut case = start;
     while case < end {
         watchdog::arm(case, cfg.budget / 2);
-        let o = run_case(f, cfg.seed, cfg.target, case);
+        let o = run_case(f, cfg.seed, cfg.target, case, cfg.input.as_deref());
         watchdog::disarm();
         sandbox::kill_strays();
         if !write_all(fd, &frame(case, &o)) {
@@ -544,8 +553,11 @@ fn spawn(f: &dyn Fuzzer, cfg: &Config, start: u64, stride: u64, end: u64) -> Res
 fn save_reproducer(f: &dyn Fuzzer, cfg: &Config, case: u64, what: &str, detail: &str) -> String {
     let mut rng = case_rng(cfg.seed, cfg.target, case);
     // The input is regenerated here (deterministic), never by the crashed worker.
-    let input = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.input(&mut rng, case)))
-        .unwrap_or_default();
+    let input = match &cfg.input {
+        Some(given) => given.clone(),
+        None => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.input(&mut rng, case)))
+            .unwrap_or_default(),
+    };
     let stem = format!("{}-seed{}-case{}", cfg.target.name(), cfg.seed, case);
     let _ = std::fs::create_dir_all(&cfg.out);
     let bin = cfg.out.join(format!("{stem}.bin"));
@@ -553,11 +565,12 @@ fn save_reproducer(f: &dyn Fuzzer, cfg: &Config, case: u64, what: &str, detail: 
     let mut txt = String::new();
     let _ = writeln!(
         txt,
-        "{what} in target {} seed {} case {case}\nre-run: cargo run --release -p vmc-tests --bin vmfuzz -- --target {} --seed {} --case {case}\ninput: {} ({} bytes)\n\n{detail}",
+        "{what} in target {} seed {} case {case}\nre-run: cargo run --release -p vmc-tests --bin vmfuzz -- --target {} --seed {} --case {case} --input {}\ninput: {} ({} bytes)\n\n{detail}",
         cfg.target.name(),
         cfg.seed,
         cfg.target.name(),
         cfg.seed,
+        bin.display(),
         bin.display(),
         input.len()
     );
