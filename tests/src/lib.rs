@@ -6,6 +6,8 @@
 //! `tests/guests/build/NAME-O0` and `NAME-O2`); [`guest_cases`] lists what to run and with which
 //! arguments.
 
+pub mod fuzz;
+
 use std::fmt;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;

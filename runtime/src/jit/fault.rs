@@ -91,6 +91,13 @@ impl Drop for CodeRange {
     }
 }
 
+/// Whether host address `pc` lies in translated code (a JIT code memory or an AOT image),
+/// e.g. to tell a guest looping in translated code from the host being stuck. Reads only
+/// atomics: callable from a signal handler.
+pub fn in_translated_code(pc: u64) -> bool {
+    in_code(pc)
+}
+
 fn in_code(pc: u64) -> bool {
     (0..CODE_RANGES).any(|i| {
         let (s, e) = (

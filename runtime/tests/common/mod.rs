@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod gen;
+
 use std::path::Path;
 
 use vmc_compiler::CpuState;
