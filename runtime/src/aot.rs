@@ -340,8 +340,13 @@ fn in_place(mem: &ImageMem, code: &[u8], len: usize) -> Result<*mut u8, AotError
     // SAFETY: whole pages inside `mem`'s mapping (`holds_code`), which stays mapped while
     // the result lives (it holds an `Arc` of `mem`); they were read-only, now also
     // executable, never writable again.
-    if unsafe { libc::mprotect(start as *mut libc::c_void, len, libc::PROT_READ | libc::PROT_EXEC) }
-        != 0
+    if unsafe {
+        libc::mprotect(
+            start as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_EXEC,
+        )
+    } != 0
     {
         return Err(AotError::Map(io::Error::last_os_error()));
     }

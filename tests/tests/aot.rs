@@ -421,11 +421,7 @@ fn bad_images_are_refused() {
         // vmc inspect refuses a broken image (exit 1, one line); an intact one is shown,
         // marked as not runnable here (another compiler) or by this user (signature).
         let p = dir.path().join(format!("{name}.aot"));
-        let out = vmc_command(&t.vmc)
-            .arg("inspect")
-            .arg(&p)
-            .output()
-            .unwrap();
+        let out = vmc_command(&t.vmc).arg("inspect").arg(&p).output().unwrap();
         let (code, err) = (out.status.code(), String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
         if name == "other-compiler" {
@@ -483,8 +479,15 @@ fn images_run_only_when_signed_by_a_trusted_key() {
     let exit7 = |o: &Outcome, what: &str| assert_eq!(o.status, Status::Exited(7), "{what}: {o:?}");
     // Nobody trusts the key: refused, naming its fingerprint.
     let o = vmrun_clean(&t, &[], &good, &["7"]);
-    assert_refused(&o, "good.aot", &format!("untrusted key {}", ours.fingerprint()));
-    exit7(&vmrun_clean(&t, &trust_test_key(), &good, &["7"]), "--trust-key FILE");
+    assert_refused(
+        &o,
+        "good.aot",
+        &format!("untrusted key {}", ours.fingerprint()),
+    );
+    exit7(
+        &vmrun_clean(&t, &trust_test_key(), &good, &["7"]),
+        "--trust-key FILE",
+    );
     let hex = vec!["--trust-key".to_string(), ours.hex()];
     exit7(&vmrun_clean(&t, &hex, &good, &["7"]), "--trust-key HEX");
     // The user's own key (VMC_KEY_DIR), and a trusted_keys file elsewhere.
@@ -523,11 +526,17 @@ fn images_run_only_when_signed_by_a_trusted_key() {
     let o = vmrun_clean(&t, &trust_test_key(), &resigned, &["7"]);
     assert_refused(&o, "resigned.aot", "untrusted key");
     let theirs = vec!["--trust-key".to_string(), other.public().hex()];
-    exit7(&vmrun_clean(&t, &theirs, &resigned, &["7"]), "other key trusted");
+    exit7(
+        &vmrun_clean(&t, &theirs, &resigned, &["7"]),
+        "other key trusted",
+    );
     // Renamed, an authentic image still runs its own embedded guest.
     let renamed = dir.path().join("some-other-program");
     std::fs::copy(&good, &renamed).unwrap();
-    exit7(&vmrun_clean(&t, &trust_test_key(), &renamed, &["7"]), "renamed");
+    exit7(
+        &vmrun_clean(&t, &trust_test_key(), &renamed, &["7"]),
+        "renamed",
+    );
 }
 
 /// A test guest: `exec PATH` execs PATH and prints the errno it gets; `reexec` re-executes
@@ -604,7 +613,12 @@ fn guest_execve_runs_guest_programs_only() {
     };
     let dir = TempDir::new("vmc-aot-exec").expect("temp dir");
     let probe = dir.path().join("exec_probe");
-    if !compile("aarch64-linux-gnu-gcc", EXEC_PROBE, &["-static", "-O1"], &probe) {
+    if !compile(
+        "aarch64-linux-gnu-gcc",
+        EXEC_PROBE,
+        &["-static", "-O1"],
+        &probe,
+    ) {
         return;
     }
     let image = dir.path().join("exit_code.aot");
@@ -650,5 +664,8 @@ fn guest_execve_runs_guest_programs_only() {
         "the guest's environment, exactly"
     );
     assert!(err.is_empty(), "the host vmrun logged: {err}");
-    assert!(!marker.exists(), "the guest's LD_PRELOAD ran in the host vmrun");
+    assert!(
+        !marker.exists(),
+        "the guest's LD_PRELOAD ran in the host vmrun"
+    );
 }

@@ -11,7 +11,6 @@
 //! Environment: `VMC_DIFF_FILTER=SUBSTRING` restricts the differential cases.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use vmc_profiles::Profile;
 use vmc_tests::*;

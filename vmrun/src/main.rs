@@ -59,7 +59,12 @@ struct RunArgs {
     #[arg(short = 'L', value_name = "DIR")]
     sysroot: Option<PathBuf>,
     /// Use this argv[0] instead of the program path.
-    #[arg(short = '0', long = "argv0", value_name = "NAME", allow_hyphen_values = true)]
+    #[arg(
+        short = '0',
+        long = "argv0",
+        value_name = "NAME",
+        allow_hyphen_values = true
+    )]
     argv0: Option<String>,
     /// Run AOT images signed by this public key too (64 hex digits, or a file of keys as
     /// written by `vmc key --export`; repeatable). Also trusted: your own key and those in

@@ -504,7 +504,9 @@ fn split(bytes: &[u8]) -> Result<(&[u8], KeyId, [u8; SIGNATURE_LEN]), ImageError
     let (object, trailer) = bytes.split_at(bytes.len() - TRAILER);
     let (key, rest) = trailer.split_at(PUBLIC_KEY_LEN);
     let key = KeyId(key.try_into().expect("PUBLIC_KEY_LEN bytes"));
-    let sig = rest[..SIGNATURE_LEN].try_into().expect("SIGNATURE_LEN bytes");
+    let sig = rest[..SIGNATURE_LEN]
+        .try_into()
+        .expect("SIGNATURE_LEN bytes");
     Ok((object, key, sig))
 }
 

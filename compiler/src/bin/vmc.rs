@@ -352,7 +352,9 @@ fn translate_one(
     };
     let key = cache::key(&guest, &options_key);
     let signer = opts.key.as_ref().map(|k| k.public());
-    let cached = cache.zip(signer).and_then(|(c, signer)| c.get(&key, &signer));
+    let cached = cache
+        .zip(signer)
+        .and_then(|(c, signer)| c.get(&key, &signer));
     let (bytes, meta) = match cached {
         Some(hit) => {
             s.cache = "hit";
