@@ -634,6 +634,27 @@ mod tests {
         assert_eq!(exec_kind(b"plain text"), Err(SysResult::err(libc::ENOEXEC)));
         let elf = include_bytes!("../../../vmrun/demo.elf");
         assert_eq!(exec_kind(&elf[..256]), Ok(ExecKind::Elf));
+        // An AOT image starts as an x86-64 relocatable object: host code, never a guest's.
+        let mut image = elf[..256].to_vec();
+        image[16..18].copy_from_slice(&1u16.to_le_bytes());
+        image[18..20].copy_from_slice(&62u16.to_le_bytes());
+        assert_eq!(exec_kind(&image), Ok(ExecKind::Image));
+    }
+
+    #[test]
+    fn guest_environment_goes_to_a_memory_file_exactly() {
+        use std::os::unix::fs::FileExt;
+        let env = vec![
+            b"A=1".to_vec(),
+            b"NOEQUALS".to_vec(),
+            Vec::new(),
+            b"X=a=b".to_vec(),
+        ];
+        let fd = env_memfd(&env).unwrap();
+        let f = std::fs::File::from(fd);
+        let mut data = vec![0u8; 64];
+        let n = f.read_at(&mut data, 0).unwrap();
+        assert_eq!(&data[..n], b"A=1\0NOEQUALS\0\0X=a=b\0");
     }
 
     #[test]
