@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use vmc_compiler::aot::discover::discover;
 use vmc_compiler::aot::image::{self, check_meta, Image, ImageError, Map, Meta, RegionEntry};
+use vmc_compiler::aot::sign::{SigningKey, TrustedKeys};
 use vmc_compiler::aot::{cache, translate};
 use vmc_compiler::ir::{BranchKind, Op};
 
@@ -63,19 +64,52 @@ fn map_round_trips_and_corrupt_maps_are_errors() {
 }
 
 #[test]
-fn trailer_guards_the_contents() {
+fn signature_trailer_guards_the_contents() {
+    let key = SigningKey::from_seed([9; 32]);
+    let trusted = TrustedKeys::of(&[key.public()]);
     assert!(matches!(Image::parse(b""), Err(ImageError::TooShort(0))));
     assert!(matches!(
-        Image::parse(&[0u8; 64]),
+        Image::parse(&[0u8; 128]),
         Err(ImageError::NoTrailer)
     ));
-    let sealed = image::seal(b"not really an object".to_vec());
+    let sealed = image::seal(b"not really an object".to_vec(), &key);
     assert!(Image::looks_like_image(&sealed));
-    // The digest is right, so the object parser is what refuses it.
-    assert!(matches!(Image::parse(&sealed), Err(ImageError::Object(_))));
-    let mut tampered = sealed.clone();
-    tampered[3] ^= 1;
-    assert!(matches!(Image::parse(&tampered), Err(ImageError::Digest)));
+    assert_eq!(Image::verify(&sealed, &trusted).unwrap(), key.public());
+    // The signature is right, so the object parser is what refuses it.
+    assert!(matches!(
+        Image::open(&sealed, &trusted),
+        Err(ImageError::Object(_))
+    ));
+    // Any changed byte, in the contents or the trailer, breaks the signature.
+    for i in [3, sealed.len() - image::TRAILER + 1, sealed.len() - 20] {
+        let mut tampered = sealed.clone();
+        tampered[i] ^= 1;
+        assert!(
+            matches!(
+                Image::verify(&tampered, &trusted),
+                Err(ImageError::BadSignature)
+            ),
+            "byte {i}"
+        );
+    }
+    // Signed by another key: authentic, but not trusted.
+    let other = SigningKey::from_seed([10; 32]);
+    let resigned = image::seal(b"not really an object".to_vec(), &other);
+    let e = Image::verify(&resigned, &trusted).unwrap_err();
+    assert!(
+        matches!(&e, ImageError::UntrustedKey { fingerprint } if *fingerprint == other.public().fingerprint()),
+        "{e}"
+    );
+    // An image of the earlier format (digest trailer anyone can recompute) is unsigned.
+    let mut old = b"not really an object".to_vec();
+    old.extend([0u8; 16]);
+    old.extend(b"VMCAOT02");
+    assert!(Image::looks_like_image(&old));
+    assert!(matches!(Image::parse(&old), Err(ImageError::Unsigned)));
+    assert!(matches!(
+        Image::verify(&old, &trusted),
+        Err(ImageError::Unsigned)
+    ));
 }
 
 #[test]

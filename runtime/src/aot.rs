@@ -1,18 +1,22 @@
 //! Loading AOT images (`vmrun IMAGE`). Image code is position-independent and needs no
-//! linking (see [`vmc_compiler::aot::image`]): its page-aligned code section is mapped
-//! read+execute straight from the image file, so start-up costs the same for a 10 MB image
-//! as for a small one and only the pages that run are read. The runtime entry points and
+//! linking (see [`vmc_compiler::aot::image`]). The image file is read once, whole, into
+//! private anonymous memory ([`ImageMem`]); that copy is verified (signature by a trusted
+//! key) and its page-aligned code section is then made read+execute in place. Code is never
+//! mapped from the file itself: a private file mapping shows later writes to the file in
+//! the pages not yet touched, so the code run could differ from the code verified. The
+//! runtime entry points and
 //! instruction helpers the code calls are resolved by name once, into the import table the
 //! code finds through [`vmc_compiler::lower::JitContext::imports`]. The dispatcher
 //! ([`crate::tiers::CodeCache`]) then enters region code by guest PC.
 //!
-//! Nothing from an image runs unless [`Image::parse`] (trailer digest, metadata, embedded
-//! guest hash, code section) and [`Image::check_compatible`] (compiler version, host, ABI,
-//! layout) passed and every import resolved.
+//! Nothing from an image runs unless [`Image::open`] (signature by a trusted key, metadata,
+//! embedded guest hash, code section) and [`Image::check_compatible`] (compiler version,
+//! host, ABI, layout) passed and every import resolved.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use vmc_compiler::aot::image::{self, Image, ImageError};
 
@@ -31,6 +35,115 @@ pub enum AotError {
     /// Executable memory could not be set up.
     #[error("cannot map code memory: {0}")]
     Map(io::Error),
+    /// The image was parsed but not verified ([`Image::open`]): its code may not run.
+    #[error("image not verified: its code may not run")]
+    Unverified,
+}
+
+/// Largest image file read ([`ImageMem::read`]).
+const MAX_IMAGE: u64 = 1 << 32;
+
+/// A file's contents read once into private anonymous memory, page-aligned like the file,
+/// read-only once read: what is verified is what runs, whatever happens to the file.
+pub struct ImageMem {
+    ptr: *mut u8,
+    /// Bytes of the file read.
+    len: usize,
+    /// Bytes mapped (whole pages).
+    map_len: usize,
+}
+
+// SAFETY: the memory is owned by this value and read-only after `read`.
+unsafe impl Send for ImageMem {}
+// SAFETY: as above: nothing writes it after `read` returns.
+unsafe impl Sync for ImageMem {}
+
+impl ImageMem {
+    /// Reads `file` whole (from offset 0, whatever its position).
+    pub fn read(file: &File) -> io::Result<ImageMem> {
+        let size = file.metadata()?.len();
+        if size > MAX_IMAGE {
+            return Err(io::Error::other(format!(
+                "{size} bytes is too large for an image"
+            )));
+        }
+        let size = size as usize;
+        let map_len = size.max(1).next_multiple_of(image::CODE_ALIGN as usize);
+        // SAFETY: a fresh private anonymous mapping; checked below, owned by the result.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // Huge pages where the system allows them: a 10 MB image then takes a few page
+        // faults instead of thousands (most of the cost of reading it). Only a hint.
+        // SAFETY: advice on our own fresh mapping.
+        unsafe { libc::madvise(p, map_len, libc::MADV_HUGEPAGE) };
+        let mut mem = ImageMem {
+            ptr: p as *mut u8,
+            len: 0,
+            map_len,
+        };
+        // SAFETY: the mapping is `map_len >= size` writable bytes, ours alone.
+        let buf = unsafe { std::slice::from_raw_parts_mut(mem.ptr, size) };
+        // A file that shrinks while read is simply shorter (and fails verification).
+        while mem.len < size {
+            match file.read_at(&mut buf[mem.len..], mem.len as u64) {
+                Ok(0) => break,
+                Ok(n) => mem.len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // SAFETY: our own mapping; from now on nothing writes it.
+        if unsafe { libc::mprotect(p, map_len, libc::PROT_READ) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(mem)
+    }
+
+    /// Whether `code` lies in this memory, starting on a page boundary: it can be made
+    /// executable in place.
+    fn holds_code(&self, code: &[u8]) -> bool {
+        let (start, base) = (code.as_ptr() as usize, self.ptr as usize);
+        start >= base
+            && start + code.len() <= base + self.len
+            && (start - base) % image::CODE_ALIGN as usize == 0
+    }
+}
+
+impl std::ops::Deref for ImageMem {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `len` bytes of our readable mapping, alive as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for ImageMem {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping of `map_len` bytes; nothing borrows it any more (code
+        // made executable in it is owned through an `Arc` of this value).
+        unsafe {
+            libc::munmap(self.ptr as *mut libc::c_void, self.map_len);
+        }
+    }
+}
+
+/// Where an image's code lives.
+enum CodeMem {
+    /// A copy, in a mapping of our own.
+    Copied,
+    /// In place, in the image's memory.
+    InPlace(#[allow(dead_code)] Arc<ImageMem>),
 }
 
 /// One region of an image, ready to enter.
@@ -53,6 +166,8 @@ pub struct AotRegion {
 pub struct AotCode {
     base: *mut u8,
     len: usize,
+    /// Whose memory `base` is.
+    mem: CodeMem,
     /// Regions sorted by guest PC.
     pub regions: Vec<AotRegion>,
     /// Chain-slot targets, sorted: slot `i` exits to guest `slots[i]`.
@@ -63,7 +178,8 @@ pub struct AotCode {
     _range: CodeRange,
 }
 
-// SAFETY: the mapping is owned by this value and read-only (code) after loading.
+// SAFETY: the mapping is owned by this value (or by the `ImageMem` it holds) and read-only
+// (code) after loading.
 unsafe impl Send for AotCode {}
 // SAFETY: as above: nothing mutates it after `load` returns.
 unsafe impl Sync for AotCode {}
@@ -114,10 +230,12 @@ impl std::fmt::Debug for AotCode {
 
 impl Drop for AotCode {
     fn drop(&mut self) {
-        // SAFETY: `base` is our own mapping of `len` bytes, made by `load`; the code cache
-        // that entered it is gone (it holds an `Arc` of this value).
-        unsafe {
-            libc::munmap(self.base as *mut libc::c_void, self.len);
+        if let CodeMem::Copied = self.mem {
+            // SAFETY: `base` is our own mapping of `len` bytes, made by `load`; the code
+            // cache that entered it is gone (it holds an `Arc` of this value).
+            unsafe {
+                libc::munmap(self.base as *mut libc::c_void, self.len);
+            }
         }
     }
 }
@@ -131,11 +249,13 @@ fn resolve(name: &str) -> Option<u64> {
     Some(h as *const vmc_compiler::ir::Helper as u64)
 }
 
-/// Maps `img`'s code executable (after checking it suits this build) and builds its import
-/// table. With the image `file` at hand the code section is mapped straight from it (no
-/// copy; only the pages that run are read); otherwise, or where the file system refuses
-/// executable mappings, it is copied into fresh memory.
-pub fn load(img: &Image, file: Option<&File>) -> Result<AotCode, AotError> {
+/// Makes `img`'s code executable (after checking it was verified and suits this build) and
+/// builds its import table. When `img` was opened from `mem` ([`ImageMem`]) its code pages
+/// are made executable there (no copy); otherwise the code is copied into fresh memory.
+pub fn load(img: &Image, mem: Option<&Arc<ImageMem>>) -> Result<AotCode, AotError> {
+    if img.verified_by().is_none() {
+        return Err(AotError::Unverified);
+    }
     img.check_compatible()?;
     let imports = img
         .map
@@ -148,17 +268,16 @@ pub fn load(img: &Image, file: Option<&File>) -> Result<AotCode, AotError> {
         .len()
         .max(1)
         .next_multiple_of(image::CODE_ALIGN as usize);
-    let (base, mapped) = match file.and_then(|f| map_file(f, img.code_offset, len)) {
-        Some(base) => (base, true),
-        None => (copy_code(img.code, len)?, false),
+    let (base, mem) = match mem.filter(|m| m.holds_code(img.code)) {
+        Some(m) => (in_place(m, img.code, len)?, CodeMem::InPlace(m.clone())),
+        None => (copy_code(img.code, len)?, CodeMem::Copied),
     };
     log::debug!(
         "image code: {} bytes {} at {base:p}, {} imports",
         img.code.len(),
-        if mapped {
-            "mapped from the file"
-        } else {
-            "copied"
+        match mem {
+            CodeMem::InPlace(_) => "executable in place",
+            CodeMem::Copied => "copied",
         },
         imports.len()
     );
@@ -203,6 +322,7 @@ pub fn load(img: &Image, file: Option<&File>) -> Result<AotCode, AotError> {
     Ok(AotCode {
         base,
         len,
+        mem,
         regions,
         slots: img.map.slots.clone(),
         imports,
@@ -210,29 +330,27 @@ pub fn load(img: &Image, file: Option<&File>) -> Result<AotCode, AotError> {
     })
 }
 
-/// Maps `len` bytes of `file` at `offset` read+execute, or `None` if the system refuses.
-fn map_file(file: &File, offset: usize, len: usize) -> Option<*mut u8> {
-    let offset = libc::off_t::try_from(offset).ok()?;
-    // SAFETY: a fresh private read+execute mapping of an open file; checked below. The
-    // bytes were checked (digest) through the caller's view of the same file.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
+/// Makes the `len` bytes (whole pages) at `code`, which `mem` holds, read+execute.
+fn in_place(mem: &ImageMem, code: &[u8], len: usize) -> Result<*mut u8, AotError> {
+    let start = code.as_ptr() as usize;
+    // `code` starts on a page of `mem` and ends inside it, whose mapping is whole pages: so
+    // do `len` bytes (the code rounded up to pages; the rest of its last page is verified
+    // image bytes too).
+    debug_assert!(start + len <= mem.ptr as usize + mem.map_len);
+    // SAFETY: whole pages inside `mem`'s mapping (`holds_code`), which stays mapped while
+    // the result lives (it holds an `Arc` of `mem`); they were read-only, now also
+    // executable, never writable again.
+    if unsafe {
+        libc::mprotect(
+            start as *mut libc::c_void,
             len,
             libc::PROT_READ | libc::PROT_EXEC,
-            libc::MAP_PRIVATE,
-            file.as_raw_fd(),
-            offset,
         )
-    };
-    if p == libc::MAP_FAILED {
-        log::debug!(
-            "cannot map image code from its file ({}): copying it",
-            io::Error::last_os_error()
-        );
-        return None;
+    } != 0
+    {
+        return Err(AotError::Map(io::Error::last_os_error()));
     }
-    Some(p as *mut u8)
+    Ok(start as *mut u8)
 }
 
 /// Copies `code` into a fresh read+execute mapping of `len` bytes.
@@ -292,12 +410,22 @@ fn write_perf_map(img: &Image, host: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vmc_compiler::aot::sign::{SigningKey, TrustedKeys};
     use vmc_compiler::aot::translate::{translate, Options};
+
+    fn key() -> Arc<SigningKey> {
+        Arc::new(SigningKey::from_seed([7; 32]))
+    }
+
+    fn trusted() -> TrustedKeys {
+        TrustedKeys::of(&[key().public()])
+    }
 
     fn demo_image() -> Vec<u8> {
         let elf = include_bytes!("../../vmrun/demo.elf");
         let opts = Options {
             jobs: 1,
+            key: Some(key()),
             ..Options::default()
         };
         translate(elf, "demo", &opts)
@@ -313,14 +441,19 @@ mod tests {
     }
 
     #[test]
-    fn mapped_and_copied_code_are_the_image_code() {
+    fn in_place_and_copied_code_are_the_image_code() {
         let bytes = demo_image();
         let path = std::env::temp_dir().join(format!("vmc-aot-load-{}.aot", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
-        let file = File::open(&path).unwrap();
-        let img = Image::parse(&bytes).unwrap();
+        let mem = Arc::new(ImageMem::read(&File::open(&path).unwrap()).unwrap());
+        // Rewriting the file after it was read changes nothing that runs.
+        std::fs::write(&path, vec![0xcc; bytes.len()]).unwrap();
+        assert!(mem[..] == bytes[..]);
+        let img = Image::open(&mem, &trusted()).unwrap();
         assert_eq!(img.code_offset % image::CODE_ALIGN as usize, 0);
-        let mapped = load(&img, Some(&file)).unwrap();
+        let mapped = load(&img, Some(&mem)).unwrap();
+        assert!(matches!(mapped.mem, CodeMem::InPlace(_)));
+        assert_eq!(mapped.base as usize, img.code.as_ptr() as usize);
         let copied = load(&img, None).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(!img.map.regions.is_empty());
@@ -343,7 +476,7 @@ mod tests {
     #[test]
     fn secondary_entries_share_their_region_and_die_with_it() {
         let bytes = demo_image();
-        let img = Image::parse(&bytes).unwrap();
+        let img = Image::open(&bytes, &trusted()).unwrap();
         let code = load(&img, None).unwrap();
         let aliases: Vec<usize> = (0..code.regions.len())
             .filter(|&i| code.regions[i].primary != i)
@@ -373,7 +506,7 @@ mod tests {
     #[test]
     fn unknown_imports_are_refused() {
         let bytes = demo_image();
-        let mut img = Image::parse(&bytes).unwrap();
+        let mut img = Image::open(&bytes, &trusted()).unwrap();
         img.map
             .imports
             .push(format!("{}no_such_helper", image::HELPER_PREFIX));
@@ -383,5 +516,17 @@ mod tests {
                 .contains("unknown symbol vmc_helper_no_such_helper"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn unverified_or_untrusted_images_do_not_load() {
+        let bytes = demo_image();
+        let img = Image::parse(&bytes).unwrap();
+        assert!(matches!(load(&img, None), Err(AotError::Unverified)));
+        let other = TrustedKeys::of(&[SigningKey::from_seed([8; 32]).public()]);
+        assert!(matches!(
+            Image::open(&bytes, &other),
+            Err(ImageError::UntrustedKey { .. })
+        ));
     }
 }

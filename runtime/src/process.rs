@@ -128,6 +128,9 @@ pub struct Process {
     pub fork_child: bool,
     /// Kernel-side per-process state of the syscall layer (signal mask, thread name, ...).
     pub sys: crate::syscalls::state::SysState,
+    /// The verified AOT image this process runs from, if any: the only image its guest may
+    /// execve (re-executing itself).
+    pub running_image: Option<vmc_compiler::aot::image::ImageId>,
 }
 
 impl Process {
@@ -187,6 +190,7 @@ impl Process {
             profile: None,
             fork_child: false,
             sys: Default::default(),
+            running_image: None,
         };
         // The signal mask and ignored signals survive execve (from a parent vmrun).
         crate::syscalls::signal::inherit_host_state(&mut p);

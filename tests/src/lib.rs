@@ -46,6 +46,31 @@ pub fn guest_build_dir() -> PathBuf {
     workspace_root().join("tests/guests/build")
 }
 
+/// The signing key directory of the tests (`VMC_KEY_DIR` of the `vmc` they run), shared by
+/// the test processes of this user: tests never use nor create the user's own key.
+/// `vmc translate` creates the key there on first use.
+pub fn test_key_dir() -> PathBuf {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("vmc-test-keys-{uid}"))
+}
+
+/// A `vmc` command that signs with the tests' key ([`test_key_dir`]).
+pub fn vmc_command(vmc: &Path) -> Command {
+    let mut cmd = Command::new(vmc);
+    cmd.env("VMC_KEY_DIR", test_key_dir());
+    cmd
+}
+
+/// `vmrun` options trusting the images signed with the tests' key (after a `vmc translate`
+/// has created it).
+pub fn trust_test_key() -> Vec<String> {
+    vec![
+        "--trust-key".into(),
+        test_key_dir().join("signing.pub").display().to_string(),
+    ]
+}
+
 /// Finds the `vmrun` binary: `$VMRUN` if set, else the one of the profile this test was built
 /// with (target/PROFILE/vmrun, next to the test's `deps/` directory), else target/release, else
 /// target/debug.

@@ -1,7 +1,11 @@
 //! Ahead-of-time translation end to end: every guest of tests/guests/build translated by
 //! `vmc translate` (one batch call) and run as an image by `vmrun` gives the output and exit
 //! status of `qemu-aarch64`; translation is deterministic whatever `-j`; the cache hits on
-//! re-translation; every kind of bad image is refused with a one-line reason and no code run.
+//! re-translation; every kind of bad image (unsigned, resealed, tampered, untrusted, truncated)
+//! is refused with a one-line reason and no code run; a guest's execve never runs an image
+//! (but the one it runs from) nor lets the guest's environment reach the host process.
+//!
+//! Images are signed with a key of the tests' own (`test_key_dir`), never the user's.
 //!
 //! Environment: `VMC_DIFF_FILTER=SUBSTRING` restricts the differential cases;
 //! `VMC_AOT_CACHE=DIR` keeps translated images between runs (default: a fresh directory).
@@ -11,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vmc_compiler::aot::image;
+use vmc_compiler::aot::sign::SigningKey;
 use vmc_tests::*;
 
 fn guest(name: &str) -> Option<PathBuf> {
@@ -28,7 +33,7 @@ fn guest(name: &str) -> Option<PathBuf> {
 
 /// Runs vmc with `args`; returns (exit code, stderr).
 fn vmc(t: &Tools, args: &[&str]) -> (i32, String) {
-    let out = Command::new(&t.vmc).args(args).output().expect("vmc runs");
+    let out = vmc_command(&t.vmc).args(args).output().expect("vmc runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -153,7 +158,7 @@ fn aot_differential(t: &Tools, cases: &[GuestCase], extra: &[&str], label: &str)
         std::fs::rename(&image, run_dir.join(name)).unwrap();
     }
     let tested = parallel_map(cases, jobs, |c| {
-        run_in_temp_dir(&t.vmrun, &[], &at(c), timeout)
+        run_in_temp_dir(&t.vmrun, &trust_test_key(), &at(c), timeout)
     });
     let results: Vec<CaseResult> = cases
         .iter()
@@ -233,9 +238,58 @@ fn aot_translation_is_deterministic_and_cached() {
     );
 }
 
-/// Re-seals a modified image so that its digest is valid again (to reach the later checks).
+/// Re-signs a modified image with the tests' key (to reach the checks after the signature).
 fn reseal(img: &[u8]) -> Vec<u8> {
-    image::seal(img[..img.len() - image::TRAILER].to_vec())
+    let key = SigningKey::load(&test_key_dir()).expect("the tests' key (made by vmc translate)");
+    image::seal(img[..img.len() - image::TRAILER].to_vec(), &key)
+}
+
+/// Re-seals a modified image as the previous format did, with the XXH3-128 digest anyone can
+/// recompute: what an attacker who patched the code would do.
+fn reseal_old_format(img: &[u8]) -> Vec<u8> {
+    let mut out = img[..img.len() - image::TRAILER].to_vec();
+    let digest = xxhash_rust::xxh3::xxh3_128(&out).to_le_bytes();
+    out.extend_from_slice(&digest);
+    out.extend_from_slice(b"VMCAOT02");
+    out
+}
+
+/// Translates `bin` into `out` with the tests' key.
+fn translate_to(t: &Tools, bin: &Path, out: &Path) {
+    let (code, err) = vmc(
+        t,
+        &[
+            "translate",
+            "-q",
+            bin.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Runs `vmrun [opts] image args` with a clean environment (no key directory of the user's:
+/// only what `opts` trusts).
+fn vmrun_clean(t: &Tools, opts: &[String], image: &Path, args: &[&str]) -> Outcome {
+    let mut cmd = Command::new(&t.vmrun);
+    cmd.env_clear().args(opts).arg(image).args(args);
+    run_with_timeout(&mut cmd, Duration::from_secs(30))
+}
+
+/// Asserts that `o` is a refusal of `file`: exit 126, one line on stderr naming the file and
+/// containing `reason`, no guest output.
+fn assert_refused(o: &Outcome, file: &str, reason: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(o.status, Status::Exited(126), "{file}: {o:?}");
+    assert_eq!(lines.len(), 1, "{file}: expected one line, got {err}");
+    assert!(lines[0].contains(file), "{file}: {err}");
+    assert!(
+        lines[0].contains(reason),
+        "{file}: expected {reason:?} in {err}"
+    );
+    assert!(o.stdout.is_empty(), "{file}: guest code ran");
 }
 
 fn replace_once(hay: &mut [u8], from: &[u8], to: &[u8]) {
@@ -257,17 +311,7 @@ fn bad_images_are_refused() {
     };
     let dir = TempDir::new("vmc-aot-bad").expect("temp dir");
     let good = dir.path().join("good.aot");
-    let (code, err) = vmc(
-        &t,
-        &[
-            "translate",
-            "-q",
-            bin.to_str().unwrap(),
-            "-o",
-            good.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    translate_to(&t, &bin, &good);
     let img = std::fs::read(&good).unwrap();
     // vmc disasm shows a region's guest instructions beside its host code and names the
     // runtime entry points and helpers its code calls through the import table.
@@ -304,9 +348,7 @@ fn bad_images_are_refused() {
     let run = |bytes: &[u8], name: &str| -> Outcome {
         let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();
-        let mut cmd = Command::new(&t.vmrun);
-        cmd.arg(&p).arg("7");
-        run_with_timeout(&mut cmd, Duration::from_secs(30))
+        vmrun_clean(&t, &trust_test_key(), &p, &["7"])
     };
     // The good image runs (exit_code exits with its argument).
     let ok = run(&img, "copy.aot");
@@ -333,6 +375,12 @@ fn bad_images_are_refused() {
     let mut flipped = img.clone();
     let mid = flipped.len() / 3;
     flipped[mid] ^= 1;
+    // Patched code (the first bytes of the code section: an int3), resealed.
+    let parsed = image::Image::parse(&img).unwrap();
+    let mut patched = img.clone();
+    patched[parsed.code_offset] = 0xcc;
+    let other_key = SigningKey::from_seed([0x42; 32]);
+    let resigned = image::seal(patched[..img.len() - image::TRAILER].to_vec(), &other_key);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", Vec::new(), "not an ELF"),
         (
@@ -342,7 +390,23 @@ fn bad_images_are_refused() {
         ),
         ("truncated-half", img[..img.len() / 2].to_vec(), "truncated"),
         ("magic-only", image::MAGIC.to_vec(), "truncated"),
-        ("bit-flip", flipped, "tampered"),
+        ("bit-flip", flipped, "bad signature"),
+        (
+            "resealed-old-digest",
+            reseal_old_format(&patched),
+            "unsigned image",
+        ),
+        ("resigned-other-key", resigned, "untrusted key"),
+        (
+            "signature-only-flip",
+            {
+                let mut b = img.clone();
+                let n = b.len();
+                b[n - 20] ^= 0x10;
+                b
+            },
+            "bad signature",
+        ),
         (
             "other-guest",
             reseal(&other_guest),
@@ -353,31 +417,23 @@ fn bad_images_are_refused() {
     ];
     for (name, bytes, reason) in cases {
         let o = run(&bytes, &format!("{name}.aot"));
-        let err = String::from_utf8_lossy(&o.stderr);
-        let lines: Vec<&str> = err.lines().collect();
-        assert_eq!(o.status, Status::Exited(126), "{name}: {o:?}");
-        assert_eq!(lines.len(), 1, "{name}: expected one line, got {err}");
-        assert!(lines[0].contains(&format!("{name}.aot")), "{name}: {err}");
-        assert!(
-            lines[0].contains(reason),
-            "{name}: expected {reason:?} in {err}"
-        );
-        assert!(o.stdout.is_empty(), "{name}: guest code ran");
-        // vmc inspect refuses a broken image (exit 1, one line); an intact image of another
-        // compiler is shown, marked as not runnable here.
+        assert_refused(&o, &format!("{name}.aot"), reason);
+        // vmc inspect refuses a broken image (exit 1, one line); an intact one is shown,
+        // marked as not runnable here (another compiler) or by this user (signature).
         let p = dir.path().join(format!("{name}.aot"));
-        let out = Command::new(&t.vmc)
-            .arg("inspect")
-            .arg(&p)
-            .output()
-            .unwrap();
+        let out = vmc_command(&t.vmc).arg("inspect").arg(&p).output().unwrap();
         let (code, err) = (out.status.code(), String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
         if name == "other-compiler" {
             assert_eq!(code, Some(0), "vmc inspect {name}: {err}");
-            let text = String::from_utf8_lossy(&out.stdout);
             assert!(
                 text.contains("runnable here   no: image built by"),
                 "{text}"
+            );
+        } else if code == Some(0) {
+            assert!(
+                text.contains("NOT runnable by you: ") && text.contains(reason),
+                "vmc inspect {name}: {text}"
             );
         } else {
             assert_eq!(code, Some(1), "vmc inspect {name}: {err}");
@@ -402,4 +458,214 @@ fn bad_images_are_refused() {
         "{err}"
     );
     assert!(dir.path().join("batch/exit_code-O2.aot").is_file());
+}
+
+/// An image runs only when signed by a key vmrun trusts: the user's own (key directory),
+/// one listed in the key directory's trusted_keys file, or one given by `--trust-key` (hex
+/// or file). An authentic image renamed runs as well: an image is a program, and its
+/// signer vouches for all of it, the guest it embeds included.
+#[test]
+fn images_run_only_when_signed_by_a_trusted_key() {
+    let Some(t) = tools("aot image trust") else {
+        return;
+    };
+    let Some(bin) = guest("exit_code-O2") else {
+        return;
+    };
+    let dir = TempDir::new("vmc-aot-trust").expect("temp dir");
+    let good = dir.path().join("good.aot");
+    translate_to(&t, &bin, &good);
+    let ours = SigningKey::load(&test_key_dir()).unwrap().public();
+    let exit7 = |o: &Outcome, what: &str| assert_eq!(o.status, Status::Exited(7), "{what}: {o:?}");
+    // Nobody trusts the key: refused, naming its fingerprint.
+    let o = vmrun_clean(&t, &[], &good, &["7"]);
+    assert_refused(
+        &o,
+        "good.aot",
+        &format!("untrusted key {}", ours.fingerprint()),
+    );
+    exit7(
+        &vmrun_clean(&t, &trust_test_key(), &good, &["7"]),
+        "--trust-key FILE",
+    );
+    let hex = vec!["--trust-key".to_string(), ours.hex()];
+    exit7(&vmrun_clean(&t, &hex, &good, &["7"]), "--trust-key HEX");
+    // The user's own key (VMC_KEY_DIR), and a trusted_keys file elsewhere.
+    let mut cmd = Command::new(&t.vmrun);
+    cmd.env_clear()
+        .env("VMC_KEY_DIR", test_key_dir())
+        .arg(&good)
+        .arg("7");
+    exit7(&run_with_timeout(&mut cmd, DEFAULT_TIMEOUT), "own key");
+    let other_dir = dir.path().join("keys");
+    std::fs::create_dir(&other_dir).unwrap();
+    std::fs::write(
+        other_dir.join("trusted_keys"),
+        format!("# the tests' key\n{}\n", ours.hex()),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&t.vmrun);
+    cmd.env_clear()
+        .env("VMC_KEY_DIR", &other_dir)
+        .arg(&good)
+        .arg("7");
+    exit7(&run_with_timeout(&mut cmd, DEFAULT_TIMEOUT), "trusted_keys");
+    // A bad --trust-key is a usage error.
+    let bad = vec!["--trust-key".to_string(), "/nonexistent/key".to_string()];
+    let o = vmrun_clean(&t, &bad, &good, &["7"]);
+    assert_eq!(o.status, Status::Exited(2), "{o:?}");
+    // Signed by another key: refused until that key is trusted.
+    let img = std::fs::read(&good).unwrap();
+    let other = SigningKey::from_seed([0x24; 32]);
+    let resigned = dir.path().join("resigned.aot");
+    std::fs::write(
+        &resigned,
+        image::seal(img[..img.len() - image::TRAILER].to_vec(), &other),
+    )
+    .unwrap();
+    let o = vmrun_clean(&t, &trust_test_key(), &resigned, &["7"]);
+    assert_refused(&o, "resigned.aot", "untrusted key");
+    let theirs = vec!["--trust-key".to_string(), other.public().hex()];
+    exit7(
+        &vmrun_clean(&t, &theirs, &resigned, &["7"]),
+        "other key trusted",
+    );
+    // Renamed, an authentic image still runs its own embedded guest.
+    let renamed = dir.path().join("some-other-program");
+    std::fs::copy(&good, &renamed).unwrap();
+    exit7(
+        &vmrun_clean(&t, &trust_test_key(), &renamed, &["7"]),
+        "renamed",
+    );
+}
+
+/// A test guest: `exec PATH` execs PATH and prints the errno it gets; `reexec` re-executes
+/// itself with a hostile environment; `show` prints its environment.
+const EXEC_PROBE: &str = r#"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+extern char **environ;
+int main(int argc, char **argv) {
+    if (argc >= 3 && strcmp(argv[1], "exec") == 0) {
+        char *av[] = {argv[2], "7", NULL};
+        char *ev[] = {"A=1", NULL};
+        execve(argv[2], av, ev);
+        printf("execve: errno %d (%s)\n", errno, strerror(errno));
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "reexec") == 0) {
+        char preload[512];
+        snprintf(preload, sizeof preload, "LD_PRELOAD=%s", argv[2]);
+        char *av[] = {argv[0], "show", NULL};
+        char *ev[] = {preload, "RUST_LOG=trace", "VMC_KEY_DIR=/nonexistent", "NOEQUALS", "",
+                      "X=a=b", NULL};
+        execve("/proc/self/exe", av, ev);
+        printf("execve failed: errno %d\n", errno);
+        return 1;
+    }
+    if (argc >= 2 && strcmp(argv[1], "show") == 0) {
+        for (char **e = environ; *e; e++) printf("env [%s]\n", *e);
+        return 0;
+    }
+    return 2;
+}
+"#;
+
+/// An x86-64 shared object whose constructor creates the file MARKER: it must never run.
+const EVIL_SO: &str = r#"
+#include <fcntl.h>
+#include <unistd.h>
+__attribute__((constructor)) static void evil(void) {
+    int fd = open(MARKER, O_WRONLY | O_CREAT, 0644);
+    if (fd >= 0) close(fd);
+}
+"#;
+
+/// Compiles `src` with `cc` and `flags` into `out`; false (and a notice) when it cannot.
+fn compile(cc: &str, src: &str, flags: &[&str], out: &Path) -> bool {
+    let Some(cc) = find_in_path(cc) else {
+        say!("aot guest exec: SKIPPED: {cc} not found");
+        return false;
+    };
+    let c = out.with_extension("c");
+    std::fs::write(&c, src).unwrap();
+    let o = run_with_timeout(
+        Command::new(&cc).args(flags).arg("-o").arg(out).arg(&c),
+        Duration::from_secs(120),
+    );
+    assert_eq!(o.status, Status::Exited(0), "{}: {o:?}", cc.display());
+    true
+}
+
+/// A guest's execve runs guest programs only: an image file gets ENOEXEC (as under
+/// qemu-aarch64, whose execve goes to the host kernel, which refuses a relocatable object),
+/// and the environment the guest passes is the new guest's, exactly, while the new vmrun
+/// process keeps the user's: the guest's LD_PRELOAD, RUST_LOG and VMC_* never act on it.
+#[test]
+fn guest_execve_runs_guest_programs_only() {
+    let Some(t) = tools("aot guest exec") else {
+        return;
+    };
+    let Some(bin) = guest("exit_code-O2") else {
+        return;
+    };
+    let dir = TempDir::new("vmc-aot-exec").expect("temp dir");
+    let probe = dir.path().join("exec_probe");
+    if !compile(
+        "aarch64-linux-gnu-gcc",
+        EXEC_PROBE,
+        &["-static", "-O1"],
+        &probe,
+    ) {
+        return;
+    }
+    let image = dir.path().join("exit_code.aot");
+    translate_to(&t, &bin, &image);
+    // The image is executable and trusted: only the guest's execve stands in the way.
+    let run = |emulator: &Path, opts: &[String], args: &[&str]| {
+        let mut cmd = Command::new(emulator);
+        cmd.env_clear()
+            .args(opts)
+            .arg(&probe)
+            .args(args)
+            .current_dir(dir.path());
+        run_with_timeout(&mut cmd, DEFAULT_TIMEOUT)
+    };
+    let img = image.to_str().unwrap();
+    let enoexec = format!("execve: errno {} (Exec format error)\n", libc::ENOEXEC);
+    for opts in [vec![], trust_test_key()] {
+        let o = run(&t.vmrun, &opts, &["exec", img]);
+        assert_eq!(o.status, Status::Exited(0), "{o:?}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), enoexec, "{o:?}");
+    }
+    let q = run(&t.qemu, &[], &["exec", img]);
+    assert_eq!(String::from_utf8_lossy(&q.stdout), enoexec, "qemu: {q:?}");
+
+    // The guest's environment for itself, not for the host.
+    let marker = dir.path().join("evil-ran");
+    let evil = dir.path().join("evil.so");
+    let define = format!("-DMARKER=\"{}\"", marker.display());
+    if !compile("gcc", EVIL_SO, &["-shared", "-fPIC", &define], &evil) {
+        return;
+    }
+    let o = run(&t.vmrun, &[], &["reexec", evil.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status, Status::Exited(0), "{o:?}");
+    assert_eq!(
+        out,
+        format!(
+            "env [LD_PRELOAD={}]\nenv [RUST_LOG=trace]\nenv [VMC_KEY_DIR=/nonexistent]\n\
+             env [NOEQUALS]\nenv []\nenv [X=a=b]\n",
+            evil.display()
+        ),
+        "the guest's environment, exactly"
+    );
+    assert!(err.is_empty(), "the host vmrun logged: {err}");
+    assert!(
+        !marker.exists(),
+        "the guest's LD_PRELOAD ran in the host vmrun"
+    );
 }

@@ -112,7 +112,7 @@ fn busybox_image_matches_qemu() {
     });
     let image = dir.path().join("busybox.aot");
     let t0 = std::time::Instant::now();
-    let out = std::process::Command::new(&vmc)
+    let out = vmc_command(&vmc)
         .args(["translate", "-q"])
         .arg(&busybox)
         .arg("-o")
@@ -131,6 +131,7 @@ fn busybox_image_matches_qemu() {
     // Under a name of its own the image still runs as `busybox` (argv[0] names the guest
     // it was translated from), so applets are found.
     let own = std::process::Command::new(&vmrun)
+        .args(trust_test_key())
         .arg(&image)
         .args(["echo", "applet", "found"])
         .output()
@@ -143,7 +144,7 @@ fn busybox_image_matches_qemu() {
     );
     std::fs::rename(&image, &run).expect("image in place");
     let tested = parallel_map(&cases, 2, |c| {
-        run_in_temp_dir(&vmrun, &[], c, DEFAULT_TIMEOUT)
+        run_in_temp_dir(&vmrun, &trust_test_key(), c, DEFAULT_TIMEOUT)
     });
     let results: Vec<CaseResult> = cases
         .iter()

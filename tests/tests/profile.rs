@@ -11,7 +11,6 @@
 //! Environment: `VMC_DIFF_FILTER=SUBSTRING` restricts the differential cases.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use vmc_profiles::Profile;
 use vmc_tests::*;
@@ -35,9 +34,10 @@ const PGO_PROGRAMS: &[&str] = &[
     "segv",
 ];
 
-/// Runs a tool; returns (exit code, stdout, stderr).
+/// Runs a tool (vmc signing with the tests' key, vmrun trusting it); returns (exit code,
+/// stdout, stderr).
 fn run(prog: &Path, args: &[String]) -> (i32, String, String) {
-    let out = Command::new(prog).args(args).output().expect("tool runs");
+    let out = vmc_command(prog).args(args).output().expect("tool runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -137,7 +137,8 @@ fn profiled_runs_and_pgo_images_match_qemu() {
         }
         let tested = parallel_map(&indexed, jobs, |(i, c)| {
             let stats = dir.path().join(format!("{kind}{i}.json"));
-            let args = vec!["--stats-json".into(), stats.display().to_string()];
+            let mut args = vec!["--stats-json".into(), stats.display().to_string()];
+            args.extend(trust_test_key());
             run_in_temp_dir(&t.vmrun, &args, &at(c), DEFAULT_TIMEOUT)
         });
         if kind == "pgo" {

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 mod mapped;
 use vmc_compiler::aot::image::Image;
+use vmc_compiler::aot::sign::TrustedKeys;
+use vmc_runtime::aot::ImageMem;
 use vmc_runtime::profile::Recorder;
 use vmc_runtime::tiers::{TierConfig, TierMode};
 use vmc_runtime::{ExecOptions, Process, ProcessConfig, Termination, Timing};
@@ -57,8 +59,30 @@ struct RunArgs {
     #[arg(short = 'L', value_name = "DIR")]
     sysroot: Option<PathBuf>,
     /// Use this argv[0] instead of the program path.
-    #[arg(short = '0', long = "argv0", value_name = "NAME")]
+    #[arg(
+        short = '0',
+        long = "argv0",
+        value_name = "NAME",
+        allow_hyphen_values = true
+    )]
     argv0: Option<String>,
+    /// Run AOT images signed by this public key too (64 hex digits, or a file of keys as
+    /// written by `vmc key --export`; repeatable). Also trusted: your own key and those in
+    /// the trusted_keys file of your key directory (`vmc key --path`).
+    #[arg(long, value_name = "HEX|FILE")]
+    trust_key: Vec<String>,
+    /// Internal (a guest's execve): the program is a guest program, never an AOT image
+    /// (except the one given by --guest-image), and the guest environment is read from
+    /// --guest-env-fd instead of this process's environment.
+    #[arg(long, hide = true, requires = "guest_env_fd", conflicts_with_all = ["set_env", "unset_env"])]
+    guest_exec: bool,
+    /// Internal: fd of a file holding the guest environment, NUL-terminated entries.
+    #[arg(long, hide = true, value_name = "FD", requires = "guest_exec")]
+    guest_env_fd: Option<i32>,
+    /// Internal: the signature (hex) of the one image a --guest-exec may run: the image the
+    /// guest ran from, re-executing itself.
+    #[arg(long, hide = true, value_name = "HEX", requires = "guest_exec")]
+    guest_image: Option<String>,
     /// Set a guest environment variable (repeatable).
     #[arg(short = 'E', value_name = "VAR=VALUE")]
     set_env: Vec<String>,
@@ -155,6 +179,44 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads the guest environment a guest's execve passed (`--guest-env-fd`, see
+/// `vmc_runtime::syscalls::process_ctl::vmrun_argv`), entries exactly as the guest gave
+/// them, and closes the fd.
+fn guest_env_from_fd(fd: i32) -> std::io::Result<Vec<Vec<u8>>> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::FileExt;
+    if fd <= 2 {
+        return Err(std::io::Error::other(format!("bad --guest-env-fd {fd}")));
+    }
+    // SAFETY: the fd was opened for this process by the vmrun that exec'd it and nothing
+    // else in this process uses it: the File owns it now and closes it (before any guest
+    // code runs, so the guest never sees it).
+    let f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match f.read_at(&mut buf, data.len() as u64) {
+            Ok(0) => break,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Every entry ends with a NUL: the piece after the last one is empty.
+    let mut env: Vec<Vec<u8>> = data.split(|b| *b == 0).map(<[u8]>::to_vec).collect();
+    env.pop();
+    Ok(env)
+}
+
+/// The keys whose images run here: the user's own, the trusted_keys file's, --trust-key.
+fn trusted_keys(args: &RunArgs) -> Result<TrustedKeys, vmc_compiler::aot::sign::KeyError> {
+    let mut t = TrustedKeys::for_user()?;
+    for k in &args.trust_key {
+        t.add_arg(k)?;
+    }
+    Ok(t)
+}
+
 /// Builds the guest environment from the host's, with -E/-U applied.
 fn guest_env(args: &RunArgs) -> Vec<Vec<u8>> {
     use std::os::unix::ffi::OsStrExt;
@@ -186,10 +248,16 @@ fn run(args: RunArgs) -> ExitCode {
         argv0: args.argv0.clone().map(String::into_bytes),
     };
     let guest_args: Vec<Vec<u8>> = args.args.iter().map(|a| a.clone().into_bytes()).collect();
-    let env = guest_env(&args);
     let cannot = |e: &dyn std::fmt::Display| {
         eprintln!("vmrun: {}: {e}", program.display());
         ExitCode::from(EXIT_CANNOT_EXECUTE)
+    };
+    let env = match args.guest_env_fd {
+        Some(fd) => match guest_env_from_fd(fd) {
+            Ok(env) => env,
+            Err(e) => return cannot(&format!("cannot read the guest environment: {e}")),
+        },
+        None => guest_env(&args),
     };
     let bytes = match mapped::Program::open(&program) {
         Ok(b) => b,
@@ -209,11 +277,38 @@ fn run(args: RunArgs) -> ExitCode {
     // host call into code that never returns to it would only pile up host frames.
     let mut return_prediction = args.return_prediction;
     let load_start = std::time::Instant::now();
+    let image_mem: std::sync::Arc<ImageMem>;
+    let mut running_image = None;
     let guest: &[u8] = if Image::looks_like_image(&bytes) {
-        let img = match Image::parse(&bytes) {
+        // A guest's execve runs guest programs, not host code: only the image the guest
+        // runs from, re-executing itself (its parent checked the file; this checks again
+        // what is read, which may have changed since).
+        if args.guest_exec && args.guest_image.is_none() {
+            return cannot(&"a guest program cannot execute an AOT image (host code)");
+        }
+        let trusted = match trusted_keys(&args) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("vmrun: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+        // Read once into private memory: verified there, and run from there.
+        image_mem = match ImageMem::read(bytes.file()) {
+            Ok(m) => std::sync::Arc::new(m),
+            Err(e) => return cannot(&format!("cannot read: {e}")),
+        };
+        drop(bytes);
+        let img = match Image::open(&image_mem, &trusted) {
             Ok(i) => i,
             Err(e) => return cannot(&e),
         };
+        if let Some(want) = &args.guest_image {
+            if img.id.signature_hex() != *want {
+                return cannot(&"not the image the guest runs: a guest program cannot execute an AOT image (host code)");
+            }
+        }
+        running_image = Some(img.id.clone());
         // The guest sees the file name it was translated from in argv[0], as if it ran
         // itself from the image's directory (multi-call programs such as busybox pick
         // their applet by it); an image named like its guest keeps its own path.
@@ -223,7 +318,7 @@ fn run(args: RunArgs) -> ExitCode {
             let shown = program.with_file_name(name);
             cfg.argv0 = Some(shown.as_os_str().as_encoded_bytes().to_vec());
         }
-        match vmc_runtime::aot::load(&img, bytes.file()) {
+        match vmc_runtime::aot::load(&img, Some(&image_mem)) {
             // Image code carries no counters: a profiled run uses the instrumented JIT.
             Ok(_) if args.profile_out.is_some() => {
                 log::info!("profiling: running the image's guest under the JIT")
@@ -244,6 +339,7 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return cannot(&e),
     };
+    proc.running_image = running_image;
     let profile = args.profile_out.as_ref().map(|path| {
         let name = program.file_name().unwrap_or_default().to_string_lossy();
         std::sync::Arc::new(Recorder::new(path, guest, &name))

@@ -1,5 +1,7 @@
-//! Reading the program file: large files (AOT images) are mapped rather than copied, so
-//! start-up does not pay for reading and copying megabytes of code it may never run.
+//! Reading the program file: large files are mapped rather than copied, so start-up does not
+//! pay for reading megabytes it may never use. (An AOT image is then read whole into
+//! private memory, see `vmc_runtime::aot::ImageMem`: its code must not come from a file
+//! mapping, which can change under it.)
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -11,15 +13,14 @@ const MAP_MIN: u64 = 1 << 20;
 
 /// A program file's bytes: mapped read-only and private, or read into memory.
 pub enum Program {
-    /// A private read-only mapping of the whole file (kept open: image code is mapped from
-    /// it too).
+    /// A private read-only mapping of the whole file.
     Mapped {
         ptr: *const u8,
         len: usize,
         file: File,
     },
     /// The file's contents, read.
-    Read(Vec<u8>),
+    Read(Vec<u8>, File),
 }
 
 impl Program {
@@ -56,14 +57,13 @@ impl Program {
         }
         let mut data = Vec::new();
         f.read_to_end(&mut data)?;
-        Ok(Program::Read(data))
+        Ok(Program::Read(data, f))
     }
 
-    /// The open file, when mapped.
-    pub fn file(&self) -> Option<&File> {
+    /// The open file.
+    pub fn file(&self) -> &File {
         match self {
-            Program::Mapped { file, .. } => Some(file),
-            Program::Read(_) => None,
+            Program::Mapped { file, .. } | Program::Read(_, file) => file,
         }
     }
 }
@@ -74,7 +74,7 @@ impl std::ops::Deref for Program {
         match self {
             // SAFETY: the mapping is `len` readable bytes and lives as long as `self`.
             Program::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
-            Program::Read(v) => v,
+            Program::Read(v, _) => v,
         }
     }
 }

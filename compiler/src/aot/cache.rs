@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::image::{compiler_version, host_features, Image, Meta};
+use super::sign::{KeyId, TrustedKeys};
 
 /// The cache key of a translation.
 pub fn key(guest: &[u8], options: &str) -> String {
@@ -42,11 +43,13 @@ impl Cache {
         self.dir.join(format!("{key}.aot"))
     }
 
-    /// The cached image for `key` and its metadata, if present and still valid for this
-    /// build.
-    pub fn get(&self, key: &str) -> Option<(Vec<u8>, Meta)> {
+    /// The cached image for `key` and its metadata, if present, signed by `signer` (the key
+    /// translating now: an entry signed by another key, or tampered with, is a miss) and
+    /// still valid for this build.
+    pub fn get(&self, key: &str, signer: &KeyId) -> Option<(Vec<u8>, Meta)> {
         let bytes = std::fs::read(self.path(key)).ok()?;
-        let ok = Image::parse(&bytes).and_then(|i| i.check_compatible().map(|()| i.meta));
+        let ok = Image::open(&bytes, &TrustedKeys::of(&[*signer]))
+            .and_then(|i| i.check_compatible().map(|()| i.meta));
         match ok {
             Ok(meta) => Some((bytes, meta)),
             Err(e) => {

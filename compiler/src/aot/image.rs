@@ -1,6 +1,6 @@
 //! The AOT image format: a host x86-64 ELF relocatable object written by cranelift-object,
 //! one function per translated guest region (`vmc_g_<pc>`), with three metadata sections and
-//! a sealing trailer:
+//! a signature trailer:
 //!
 //! - `.vmc.meta`: JSON [`Meta`]: format version, compiler version, guest and host ISA, host CPU
 //!   features the code uses, CpuState ABI version, guest memory layout, SHA-256 of the guest.
@@ -9,36 +9,39 @@
 //!   and the import list (the runtime entry points and helpers the code calls).
 //! - `.vmc.guest`: the guest binary itself, so an image runs on its own (`vmrun IMAGE`).
 //!
-//! After the object come 24 bytes: the XXH3-128 digest of everything before them and the
-//! magic [`MAGIC`]. A truncated or modified image fails the digest and is refused before
-//! anything in it is parsed. (The digest guards integrity, not authenticity: anyone who can
-//! write the file can reseal it, whatever the hash, so a fast one does; XXH3 reads ~10 GB/s
-//! where SHA-256 takes most of an image's start-up.)
+//! After the object come [`TRAILER`] bytes: the signer's ed25519 public key (32 bytes), its
+//! signature of the object (64 bytes, see [`super::sign`]) and the magic [`MAGIC`]. An image
+//! is authenticated, not just checksummed: [`Image::open`] verifies the signature and that
+//! the signer is trusted before anything in the object is parsed, so a truncated, modified,
+//! resealed or foreign image is refused whoever rewrote it. An image is a program: whoever
+//! holds a trusted key vouches for all of it, including the guest it embeds (so an image
+//! renamed still runs its own embedded guest, as a renamed executable runs its own code).
 //!
 //! The code needs no linking: it has no relocations. It reaches the runtime entry points
 //! (`vmc_rt_*`) and instruction helpers (`vmc_helper_<name>`, see [`crate::a64::helpers`])
 //! through the import table the runtime builds from the map's import list (its address is in
 //! [`JitContext::imports`]), the guest state through the pinned register, and other regions
-//! through chain slots. Its section starts on a page boundary of the file, so `vmrun` maps it
-//! straight from the image, executable, and only the pages that run are ever read.
+//! through chain slots. Its section starts on a page boundary of the file, so once `vmrun` has
+//! read and verified the whole image in private memory it makes those pages executable in
+//! place, without copying them.
 
 use object::{Object, ObjectSection};
 use serde::{Deserialize, Serialize};
 
+use super::sign::{KeyId, SigningKey, TrustedKeys, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::layout;
 use crate::lower::{Callee, JitContext};
 use crate::state::CPU_STATE_ABI_VERSION;
 
 /// Version of this format; bumped whenever the layout of any part changes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Last 8 bytes of every image.
-pub const MAGIC: &[u8; 8] = b"VMCAOT02";
-/// Digest (XXH3-128) plus magic.
-pub const TRAILER: usize = 16 + 8;
-
-fn digest(bytes: &[u8]) -> [u8; 16] {
-    xxhash_rust::xxh3::xxh3_128(bytes).to_le_bytes()
-}
+pub const MAGIC: &[u8; 8] = b"VMCAOT04";
+/// Last 8 bytes of the images of earlier formats (sealed by a digest anyone can recompute):
+/// recognized only to be refused as unsigned.
+pub const UNSIGNED_MAGICS: [&[u8; 8]; 1] = [b"VMCAOT02"];
+/// Public key, signature, magic.
+pub const TRAILER: usize = PUBLIC_KEY_LEN + SIGNATURE_LEN + 8;
 /// Section holding [`Meta`] as JSON.
 pub const META_SECTION: &str = ".vmc.meta";
 /// Section holding the encoded [`Map`].
@@ -387,9 +390,18 @@ pub enum ImageError {
     /// The trailer magic is missing: not an image, or cut short.
     #[error("not a vmc AOT image, or truncated (no image trailer)")]
     NoTrailer,
-    /// The digest of the contents does not match the trailer.
-    #[error("corrupt or tampered image: digest of its contents does not match its trailer")]
-    Digest,
+    /// The image has no signature (an earlier format, sealed by a digest anyone can forge).
+    #[error("unsigned image (an earlier vmc format): translate it again")]
+    Unsigned,
+    /// The signature does not verify: the image was modified after signing, or is corrupt.
+    #[error("bad signature: the image was modified after it was signed, or is corrupt")]
+    BadSignature,
+    /// Signed by a key this user does not trust.
+    #[error("signed by untrusted key {fingerprint} (trust it with --trust-key or in the trusted_keys file)")]
+    UntrustedKey {
+        /// [`KeyId::fingerprint`] of the signer.
+        fingerprint: String,
+    },
     /// The object file cannot be parsed.
     #[error("corrupt object file: {0}")]
     Object(String),
@@ -446,16 +458,64 @@ pub enum ImageError {
     Code(String),
 }
 
-/// Appends the trailer (digest and magic) to an object file, making it an image.
-pub fn seal(mut object: Vec<u8>) -> Vec<u8> {
-    let d = digest(&object);
-    object.extend_from_slice(&d);
+/// Appends the trailer (public key, signature, magic) to an object file, making it an image
+/// signed by `key`.
+pub fn seal(mut object: Vec<u8>, key: &SigningKey) -> Vec<u8> {
+    let sig = key.sign(&object);
+    object.extend_from_slice(&key.public().0);
+    object.extend_from_slice(&sig);
     object.extend_from_slice(MAGIC);
     object
 }
 
-/// A parsed, sealed image (the object, not yet loaded).
+/// Who signed an image, and its signature: identifies the image's contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageId {
+    /// The signer's public key.
+    pub signer: KeyId,
+    /// The signature (of the contents' digest).
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl ImageId {
+    /// The image trailer holding this identity.
+    pub fn trailer(&self) -> Vec<u8> {
+        [&self.signer.0[..], &self.signature, MAGIC].concat()
+    }
+
+    /// The signature in hex.
+    pub fn signature_hex(&self) -> String {
+        self.signature.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The parts of an image: the object, the signer's key and the signature (structure only,
+/// nothing verified).
+fn split(bytes: &[u8]) -> Result<(&[u8], KeyId, [u8; SIGNATURE_LEN]), ImageError> {
+    if UNSIGNED_MAGICS.iter().any(|m| bytes.ends_with(*m)) {
+        return Err(ImageError::Unsigned);
+    }
+    if bytes.len() < TRAILER {
+        return Err(ImageError::TooShort(bytes.len()));
+    }
+    if !bytes.ends_with(MAGIC) {
+        return Err(ImageError::NoTrailer);
+    }
+    let (object, trailer) = bytes.split_at(bytes.len() - TRAILER);
+    let (key, rest) = trailer.split_at(PUBLIC_KEY_LEN);
+    let key = KeyId(key.try_into().expect("PUBLIC_KEY_LEN bytes"));
+    let sig = rest[..SIGNATURE_LEN]
+        .try_into()
+        .expect("SIGNATURE_LEN bytes");
+    Ok((object, key, sig))
+}
+
+/// A parsed image (the object, not yet loaded).
 pub struct Image<'a> {
+    /// Who signed it (from the trailer; see [`Image::verified_by`]).
+    pub id: ImageId,
+    /// Set by [`Image::open`] only: the signature verified against a trusted key.
+    verified: Option<KeyId>,
     /// Metadata.
     pub meta: Meta,
     /// Regions and chain slots.
@@ -471,7 +531,7 @@ pub struct Image<'a> {
 }
 
 /// Alignment of the code section in the image file and in memory: a host page, so the
-/// runtime can map it straight from the file.
+/// runtime can make it executable where it read the image.
 pub const CODE_ALIGN: u64 = 4096;
 
 impl<'a> Image<'a> {
@@ -487,25 +547,48 @@ impl<'a> Image<'a> {
                 .map(|b| u16::from_le_bytes([b[0], b[1]]))
         };
         bytes.ends_with(MAGIC)
+            || UNSIGNED_MAGICS.iter().any(|m| bytes.ends_with(*m))
             || (bytes.starts_with(b"\x7fELF")
                 && half(16) == Some(ET_REL)
                 && half(18) == Some(EM_X86_64))
     }
 
-    /// Checks the trailer, parses the object, metadata and map, checks the embedded guest
-    /// against its hash. Does not check compatibility with this build: see
-    /// [`Image::check_compatible`].
+    /// Verifies the signature of `bytes` and that its key is `trusted`; returns the signer.
+    /// Reads nothing of the image but its contents' digest and its trailer.
+    pub fn verify(bytes: &[u8], trusted: &TrustedKeys) -> Result<KeyId, ImageError> {
+        let (object, key, sig) = split(bytes)?;
+        if !key.verifies(object, &sig) {
+            return Err(ImageError::BadSignature);
+        }
+        if !trusted.contains(&key) {
+            return Err(ImageError::UntrustedKey {
+                fingerprint: key.fingerprint(),
+            });
+        }
+        Ok(key)
+    }
+
+    /// [`Image::verify`], then [`Image::parse`]: the only way to an image the runtime loads
+    /// (see [`Image::verified_by`]). The caller must not let `bytes` change afterwards (the
+    /// runtime reads an image once into private memory).
+    pub fn open(bytes: &'a [u8], trusted: &TrustedKeys) -> Result<Image<'a>, ImageError> {
+        let key = Image::verify(bytes, trusted)?;
+        let mut img = Image::parse(bytes)?;
+        img.verified = Some(key);
+        Ok(img)
+    }
+
+    /// The trusted key whose signature [`Image::open`] verified; `None` for an image that
+    /// was only parsed (for inspection), which must not run.
+    pub fn verified_by(&self) -> Option<KeyId> {
+        self.verified
+    }
+
+    /// Checks the trailer's structure (not the signature: see [`Image::open`]), parses the
+    /// object, metadata and map, checks the embedded guest against its hash. Does not check
+    /// compatibility with this build: see [`Image::check_compatible`].
     pub fn parse(bytes: &'a [u8]) -> Result<Image<'a>, ImageError> {
-        if bytes.len() < TRAILER {
-            return Err(ImageError::TooShort(bytes.len()));
-        }
-        if !bytes.ends_with(MAGIC) {
-            return Err(ImageError::NoTrailer);
-        }
-        let (object, trailer) = bytes.split_at(bytes.len() - TRAILER);
-        if digest(object) != trailer[..16] {
-            return Err(ImageError::Digest);
-        }
+        let (object, signer, signature) = split(bytes)?;
         let file = object::File::parse(object).map_err(|e| ImageError::Object(e.to_string()))?;
         let section = |name: &'static str| -> Result<&'a [u8], ImageError> {
             file.section_by_name(name)
@@ -554,6 +637,8 @@ impl<'a> Image<'a> {
             )));
         }
         Ok(Image {
+            id: ImageId { signer, signature },
+            verified: None,
             meta,
             map,
             guest,

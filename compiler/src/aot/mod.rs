@@ -8,4 +8,5 @@ pub mod cache;
 pub mod discover;
 pub mod image;
 pub mod pgo;
+pub mod sign;
 pub mod translate;

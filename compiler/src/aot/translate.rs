@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use super::discover::{discover, discover_with, DiscoverError, Discovery};
 use super::image::{self, ImageStats, Map, Meta, RegionEntry};
 use super::pgo::{self, Guide};
+use super::sign::{KeyError, SigningKey};
 use crate::ir::{Block, BranchKind, Op};
 use crate::layout;
 use crate::lower::{self, Callee, Env, Region};
@@ -41,11 +42,14 @@ pub struct Options {
     pub profile: Option<std::sync::Arc<vmc_profiles::Profile>>,
     /// Return-address prediction ([`lower::Env::host_calls`]).
     pub return_prediction: bool,
+    /// The key that signs the image; `None`: the user's own ([`SigningKey::for_user`],
+    /// created on first use).
+    pub key: Option<std::sync::Arc<SigningKey>>,
 }
 
 /// A translated image and what it took.
 pub struct Output {
-    /// The sealed image bytes.
+    /// The signed image bytes.
     pub image: Vec<u8>,
     /// Its metadata.
     pub meta: Meta,
@@ -75,11 +79,19 @@ pub enum TranslateError {
     /// The profile does not fit this guest binary.
     #[error("profile: {0}")]
     Profile(#[from] vmc_profiles::ProfileError),
+    /// The signing key could not be read or created.
+    #[error("signing key: {0}")]
+    Key(#[from] KeyError),
 }
 
 /// Translates the guest binary `guest` (named `name` in messages and metadata).
 pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, TranslateError> {
     let t0 = Instant::now();
+    // The key first: a translation that cannot be signed is not worth doing.
+    let key = match &opts.key {
+        Some(k) => k.clone(),
+        None => std::sync::Arc::new(SigningKey::for_user()?),
+    };
     let guide = match &opts.profile {
         Some(p) => {
             p.check_guest(&vmc_profiles::sha256(guest))?;
@@ -356,7 +368,7 @@ pub fn translate(guest: &[u8], name: &str, opts: &Options) -> Result<Output, Tra
         .emit()
         .map_err(|e| TranslateError::Object(e.to_string()))?;
     Ok(Output {
-        image: image::seal(bytes),
+        image: image::seal(bytes, &key),
         meta,
         time: t0.elapsed(),
         discover_time,

@@ -12,6 +12,7 @@ use object::{Object, ObjectSection, ObjectSymbol};
 use vmc_compiler::aot::cache::{self, Cache};
 use vmc_compiler::aot::discover::discover;
 use vmc_compiler::aot::image::{self, Image};
+use vmc_compiler::aot::sign::{self, SigningKey, TrustedKeys};
 use vmc_compiler::aot::translate::{self, Options};
 use vmc_compiler::ir::Op;
 use vmc_profiles::Profile;
@@ -49,6 +50,17 @@ enum Command {
     /// Merge and summarize execution profiles (from `vmrun --profile-out`).
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Show the public key that signs your images (created on first use), export it, or
+    /// show where the keys are.
+    Key {
+        /// Write the public key to FILE (give it to `vmrun --trust-key FILE` elsewhere, or
+        /// add its line to a trusted_keys file).
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+        /// Print the key directory and exit.
+        #[arg(long)]
+        path: bool,
+    },
     /// Show the guest instructions of a region beside its host code.
     Disasm {
         /// The image.
@@ -141,6 +153,7 @@ fn main() -> ExitCode {
         Command::Translate(a) => return translate_all(&a),
         Command::Inspect { image, json } => inspect(&image, json),
         Command::Disasm { image, pc } => disasm(&image, pc),
+        Command::Key { export, path } => key(export.as_deref(), path),
         Command::Profile(ProfileCommand::Merge { inputs, output }) => merge(&inputs, &output),
         Command::Profile(ProfileCommand::Show { profile, top, json }) => show(&profile, top, json),
     };
@@ -229,11 +242,19 @@ fn translate_all(a: &TranslateArgs) -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     }
+    let signing_key = match SigningKey::for_user() {
+        Ok(k) => std::sync::Arc::new(k),
+        Err(e) => {
+            eprintln!("vmc: signing key: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
     let opts = Options {
         jobs: a.jobs,
         progress: !a.quiet && std::io::stderr().is_terminal(),
         profile: None,
         return_prediction: a.return_prediction,
+        key: Some(signing_key),
     };
     let mut summaries = Vec::new();
     let mut failed = 0;
@@ -330,7 +351,10 @@ fn translate_one(
         ..opts.clone()
     };
     let key = cache::key(&guest, &options_key);
-    let cached = cache.and_then(|c| c.get(&key));
+    let signer = opts.key.as_ref().map(|k| k.public());
+    let cached = cache
+        .zip(signer)
+        .and_then(|(c, signer)| c.get(&key, &signer));
     let (bytes, meta) = match cached {
         Some(hit) => {
             s.cache = "hit";
@@ -433,7 +457,8 @@ fn read_image(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
 }
 
-/// Parses (and verifies) an image once; errors name the file.
+/// Parses an image once (structure, not the signature: nothing of it runs here); errors name
+/// the file.
 fn parse_image<'a>(path: &Path, bytes: &'a [u8]) -> Result<Image<'a>> {
     Image::parse(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
@@ -442,6 +467,11 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     let bytes = read_image(path)?;
     let img = parse_image(path, &bytes)?;
     let compatible = img.check_compatible();
+    let signer = img.id.signer.fingerprint();
+    // Whether this user's vmrun would run it (its own key, trusted_keys; not --trust-key).
+    let trust = TrustedKeys::for_user()
+        .map_err(|e| e.to_string())
+        .and_then(|t| Image::verify(&bytes, &t).map_err(|e| e.to_string()));
     if json {
         let v = serde_json::json!({
             "meta": img.meta,
@@ -451,6 +481,10 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
             "image_bytes": bytes.len(),
             "runnable_here": compatible.is_ok(),
             "refused_because": compatible.as_ref().err().map(|e| e.to_string()),
+            "signer": img.id.signer.hex(),
+            "signer_fingerprint": signer,
+            "trusted": trust.is_ok(),
+            "untrusted_because": trust.as_ref().err(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -460,6 +494,10 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     println!("image           {} ({} bytes)", path.display(), bytes.len());
     println!("format          version {}", m.format_version);
     println!("compiler        {}", m.compiler_version);
+    match &trust {
+        Ok(_) => println!("signed by       {signer} (trusted by you)"),
+        Err(e) => println!("signed by       {signer} (NOT runnable by you: {e})"),
+    }
     println!(
         "guest           {} ({} bytes, embedded)",
         m.guest_name, m.guest_size
@@ -508,6 +546,30 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         Ok(()) => println!("runnable here   yes"),
         Err(e) => println!("runnable here   no: {e}"),
     }
+    Ok(())
+}
+
+/// `vmc key`: the user's public key (creating the key pair on first use), exported to a
+/// file, or the key directory.
+fn key(export: Option<&Path>, path: bool) -> Result<()> {
+    let dir = sign::key_dir()?;
+    if path {
+        println!("{}", dir.display());
+        return Ok(());
+    }
+    let public = SigningKey::load_or_create(&dir)?.public();
+    if let Some(file) = export {
+        sign::write_public(&public, file)?;
+        eprintln!(
+            "vmc: public key {} written to {}",
+            public.fingerprint(),
+            file.display()
+        );
+        return Ok(());
+    }
+    println!("{}", public.hex());
+    println!("fingerprint {}", public.fingerprint());
+    println!("key directory {}", dir.display());
     Ok(())
 }
 

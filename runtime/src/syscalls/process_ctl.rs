@@ -3,12 +3,14 @@
 //! A guest child is a real host process, as under qemu-user: fork copies the whole emulator
 //! (guest memory included, copy-on-write), vfork is emulated as a fork whose parent waits
 //! until the child has exec'd or exited, and execve starts a fresh emulator
-//! (`/proc/self/exe`) on the new program with the guest's argv and envp. wait4 and waitid
+//! (`/proc/self/exe`) on the new program with the guest's argv and envp (see [`vmrun_argv`]:
+//! the guest's envp is the new guest's environment, never the new emulator's). wait4 and waitid
 //! therefore pass through to the host. Threads (CLONE_VM without CLONE_VFORK,
 //! CLONE_THREAD) are not supported.
 
 use std::ffi::CString;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -214,6 +216,9 @@ pub enum ExecKind {
     Elf,
     /// A `#!` script: interpreter and optional argument.
     Script(Vec<u8>, Option<Vec<u8>>),
+    /// An AOT image (an x86-64 relocatable object): host code, which a guest may not run;
+    /// only the image this process runs may be re-executed (see [`do_execve`]).
+    Image,
 }
 
 /// Classifies the start of an executable like the kernel's binfmt handlers: an AArch64
@@ -243,10 +248,11 @@ pub fn exec_kind(head: &[u8]) -> Result<ExecKind, SysResult> {
         return Ok(ExecKind::Script(interp, arg));
     }
     if head.len() >= 4 && &head[..4] == b"\x7fELF" {
-        // An AOT image (an x86-64 relocatable object from `vmc translate`) runs through
-        // vmrun like the guest it carries.
+        // An AOT image (an x86-64 relocatable object from `vmc translate`) holds host code.
+        // The kernel refuses an ET_REL object with ENOEXEC (so does qemu-user, which hands
+        // the guest's execve to the host kernel); the caller decides.
         if vmc_compiler::aot::image::Image::looks_like_image(head) {
-            return Ok(ExecKind::Elf);
+            return Ok(ExecKind::Image);
         }
         if head.len() < 64 || crate::loader::check_elf(head).is_err() {
             return fail(libc::ENOEXEC);
@@ -293,12 +299,82 @@ fn open_exec(path: &Path) -> Result<Vec<u8>, SysResult> {
     Ok(head)
 }
 
-/// The host argv that makes a new vmrun run `program` with the guest argv `argv`.
-pub fn vmrun_argv(program: &Path, argv: &[Vec<u8>], sysroot: Option<&Path>) -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = vec![b"vmrun".to_vec()];
-    let mut a0 = b"--argv0=".to_vec();
-    a0.extend_from_slice(argv.first().map_or(&b""[..], |s| s.as_slice()));
-    v.push(a0);
+/// Whether the image at `path` is the one this process runs (same signer and signature,
+/// hence the same contents): the guest re-executing itself.
+fn is_own_image(p: &Process, path: &Path) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Some(own) = &p.running_image else {
+        return false;
+    };
+    let want = own.trailer();
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut tail = vec![0u8; want.len()];
+    len >= want.len() as u64
+        && f.read_exact_at(&mut tail, len - want.len() as u64).is_ok()
+        && tail == want
+}
+
+/// A memory file holding the guest environment `envp` (each entry NUL-terminated), for
+/// the new vmrun's `--guest-env-fd`: the environment is the guest's business, so it goes
+/// neither into the new vmrun's own environment (where LD_PRELOAD, RUST_LOG or VMC_* would
+/// act on the host process) nor into its argv (where each entry would cost an extra
+/// argument and the host's argv limit would be reached before the guest's). Close-on-exec
+/// until [`do_execve`] clears that just before its execve.
+fn env_memfd(envp: &[Vec<u8>]) -> Result<OwnedFd, SysResult> {
+    // SAFETY: a valid C string name; the result is checked.
+    let fd = unsafe { libc::memfd_create(c"vmrun-guest-env".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(SysResult::host(-1));
+    }
+    // SAFETY: a fresh fd that we own alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut f = std::fs::File::from(fd);
+    let mut data = Vec::with_capacity(envp.iter().map(|e| e.len() + 1).sum());
+    for e in envp {
+        data.extend_from_slice(e);
+        data.push(0);
+    }
+    f.write_all(&data)
+        .map_err(|e| SysResult::err(e.raw_os_error().unwrap_or(libc::ENOMEM)))?;
+    Ok(f.into())
+}
+
+/// What the new vmrun gets besides the program and its argv.
+pub struct ExecExtras<'a> {
+    /// Sysroot (`-L`).
+    pub sysroot: Option<&'a Path>,
+    /// The fd of the guest environment ([`env_memfd`]).
+    pub env_fd: i32,
+    /// The program is the image this process runs: its identity, which the new vmrun
+    /// checks again (and trusts its signer, which this process trusted).
+    pub own_image: Option<&'a vmc_compiler::aot::image::ImageId>,
+}
+
+/// The host argv that makes a new vmrun run `program` with the guest argv `argv`, as a
+/// guest program (`--guest-exec`: never an image, except the one this process runs) whose
+/// environment is read from `extras.env_fd`. Every guest string is one argument of its own
+/// (never glued to an option, which could push it past the kernel's MAX_ARG_STRLEN).
+pub fn vmrun_argv(program: &Path, argv: &[Vec<u8>], extras: &ExecExtras) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = vec![
+        b"vmrun".to_vec(),
+        b"--guest-exec".to_vec(),
+        b"--guest-env-fd".to_vec(),
+        extras.env_fd.to_string().into_bytes(),
+    ];
+    if let Some(id) = extras.own_image {
+        v.push(b"--guest-image".to_vec());
+        v.push(id.signature_hex().into_bytes());
+        v.push(b"--trust-key".to_vec());
+        v.push(id.signer.hex().into_bytes());
+    }
+    v.push(b"--argv0".to_vec());
+    v.push(argv.first().cloned().unwrap_or_default());
+    let sysroot = extras.sysroot;
     if let Some(root) = sysroot {
         v.push(b"-L".to_vec());
         v.push(root.as_os_str().as_bytes().to_vec());
@@ -320,11 +396,20 @@ fn do_execve(p: &mut Process, guest_path: Vec<u8>, argv_addr: u64, envp_addr: u6
     }
     let mut path = guest_path;
     let mut host_prog = program_host_path(p, &path);
+    let mut own_image = None;
     // Scripts: the kernel re-runs the search on the interpreter (at most 4 levels deep).
     for depth in 0.. {
         let head = open_exec(&host_prog)?;
         match exec_kind(&head)? {
             ExecKind::Elf => break,
+            // A guest re-executing the image it runs from (multi-call programs such as
+            // busybox do) gets it again; any other image is host code: refused as the
+            // kernel refuses a relocatable object.
+            ExecKind::Image if is_own_image(p, &host_prog) => {
+                own_image = p.running_image.clone();
+                break;
+            }
+            ExecKind::Image => return fail(libc::ENOEXEC),
             ExecKind::Script(interp, arg) => {
                 if depth >= 4 {
                     return fail(libc::ELOOP);
@@ -339,13 +424,28 @@ fn do_execve(p: &mut Process, guest_path: Vec<u8>, argv_addr: u64, envp_addr: u6
             }
         }
     }
-    let host_argv = vmrun_argv(&host_prog, &argv, p.sysroot.as_deref());
+    let env_fd = env_memfd(&envp)?;
+    let extras = ExecExtras {
+        sysroot: p.sysroot.as_deref(),
+        env_fd: env_fd.as_raw_fd(),
+        own_image: own_image.as_ref(),
+    };
+    let host_argv = vmrun_argv(&host_prog, &argv, &extras);
     let cstrs = |v: &[Vec<u8>]| -> Result<Vec<CString>, SysResult> {
         v.iter()
             .map(|s| CString::new(s.clone()).map_err(|_| SysResult::err(libc::EINVAL)))
             .collect()
     };
-    let (hargv, henv) = (cstrs(&host_argv)?, cstrs(&envp)?);
+    // The new emulator runs in the user's own environment, untouched by the guest.
+    let host_env: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect();
+    let (hargv, henv) = (cstrs(&host_argv)?, cstrs(&host_env)?);
     let mut pa: Vec<*const libc::c_char> = hargv.iter().map(|s| s.as_ptr()).collect();
     pa.push(std::ptr::null());
     let mut pe: Vec<*const libc::c_char> = henv.iter().map(|s| s.as_ptr()).collect();
@@ -365,6 +465,11 @@ fn do_execve(p: &mut Process, guest_path: Vec<u8>, argv_addr: u64, envp_addr: u6
         if let Err(e) = r.write() {
             eprintln!("vmrun: {e}");
         }
+    }
+    // The environment file passes to the new emulator (and is closed if execve fails).
+    // SAFETY: fcntl on our own open fd.
+    if unsafe { libc::fcntl(env_fd.as_raw_fd(), libc::F_SETFD, 0) } != 0 {
+        return Err(SysResult::host(-1));
     }
     super::fds::before_exec(p);
     // SAFETY: NULL-terminated arrays of valid C strings that outlive the call.
@@ -520,22 +625,48 @@ mod tests {
         assert_eq!(exec_kind(b"plain text"), Err(SysResult::err(libc::ENOEXEC)));
         let elf = include_bytes!("../../../vmrun/demo.elf");
         assert_eq!(exec_kind(&elf[..256]), Ok(ExecKind::Elf));
+        // An AOT image starts as an x86-64 relocatable object: host code, never a guest's.
+        let mut image = elf[..256].to_vec();
+        image[16..18].copy_from_slice(&1u16.to_le_bytes());
+        image[18..20].copy_from_slice(&62u16.to_le_bytes());
+        assert_eq!(exec_kind(&image), Ok(ExecKind::Image));
+    }
+
+    #[test]
+    fn guest_environment_goes_to_a_memory_file_exactly() {
+        use std::os::unix::fs::FileExt;
+        let env = vec![
+            b"A=1".to_vec(),
+            b"NOEQUALS".to_vec(),
+            Vec::new(),
+            b"X=a=b".to_vec(),
+        ];
+        let fd = env_memfd(&env).unwrap();
+        let f = std::fs::File::from(fd);
+        let mut data = vec![0u8; 64];
+        let n = f.read_at(&mut data, 0).unwrap();
+        assert_eq!(&data[..n], b"A=1\0NOEQUALS\0\0X=a=b\0");
     }
 
     #[test]
     fn vmrun_command_line() {
         let argv = vec![b"-sh".to_vec(), b"-c".to_vec(), b"echo".to_vec()];
-        let v = vmrun_argv(
-            Path::new("/bin/busybox"),
-            &argv,
-            Some(Path::new("/sysroot")),
-        );
+        let extras = ExecExtras {
+            sysroot: Some(Path::new("/sysroot")),
+            env_fd: 5,
+            own_image: None,
+        };
+        let v = vmrun_argv(Path::new("/bin/busybox"), &argv, &extras);
         let v: Vec<&[u8]> = v.iter().map(|s| s.as_slice()).collect();
         assert_eq!(
             v,
             [
                 &b"vmrun"[..],
-                b"--argv0=-sh",
+                b"--guest-exec",
+                b"--guest-env-fd",
+                b"5",
+                b"--argv0",
+                b"-sh",
                 b"-L",
                 b"/sysroot",
                 b"--",

@@ -1,12 +1,16 @@
-//! The `image` target: AOT images translated once at start, mutated (most of them resealed,
-//! i.e. with a correct trailer digest again, as an attacker would), then checked and loaded
-//! by [`check_and_load`], and run bounded when the mutation left the code, map and metadata
-//! intact (image code is trusted native code: running changed code would test nothing but
-//! the authentication, which [`check_and_load`] is where it happens).
+//! The `image` target: AOT images translated and signed once at start with the fuzzer's
+//! trusted key, mutated, then resealed as an attacker would (signed with another key: every
+//! one must be refused, else a [`Outcome::Mismatch`]), or with the trusted key (an authentic
+//! but malformed image: the parser and loader after verification must cope), or left with
+//! their old or a cut trailer; then checked and loaded by [`check_and_load`] as `vmrun IMAGE`
+//! does, and run bounded when the mutation left the code, map and metadata intact (image
+//! code is trusted native code: running changed code would test nothing but the
+//! authentication, which [`check_and_load`] is where it happens).
 
 use std::sync::Arc;
 
 use vmc_compiler::aot::image::{self, Image};
+use vmc_compiler::aot::sign::{SigningKey, TrustedKeys};
 use vmc_compiler::aot::translate::{translate, Options};
 use vmc_runtime::aot::AotCode;
 
@@ -23,6 +27,21 @@ struct Seed {
 /// The seed images.
 pub struct ImageFuzzer {
     seeds: Vec<Seed>,
+}
+
+/// The key the fuzzer's images are signed with, and the only one [`check_and_load`] trusts.
+fn trusted_key() -> SigningKey {
+    SigningKey::from_seed([0x5a; 32])
+}
+
+/// An attacker's key: images it seals must never load.
+fn attacker_key() -> SigningKey {
+    SigningKey::from_seed([0xa5; 32])
+}
+
+/// Whether `bytes` carry a signature by the attacker's key.
+fn sealed_by_attacker(bytes: &[u8]) -> bool {
+    Image::verify(bytes, &TrustedKeys::of(&[attacker_key().public()])).is_ok()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -45,6 +64,7 @@ impl ImageFuzzer {
                 let opts = Options {
                     jobs: 1,
                     return_prediction,
+                    key: Some(Arc::new(trusted_key())),
                     ..Options::default()
                 };
                 let out = translate(&elf, name, &opts).map_err(|e| format!("{name}: {e}"))?;
@@ -73,10 +93,11 @@ impl ImageFuzzer {
     }
 }
 
-/// Everything `vmrun IMAGE` does with an image before running it: parse, check and map its
-/// code. (The one place to adapt when images become signed: verification goes here.)
+/// Everything `vmrun IMAGE` does with an image before running it: verify its signature
+/// against the trusted keys, parse, check and map its code.
 pub fn check_and_load(bytes: &[u8]) -> Result<(Image<'_>, AotCode), String> {
-    let img = Image::parse(bytes).map_err(|e| e.to_string())?;
+    let trusted = TrustedKeys::of(&[trusted_key().public()]);
+    let img = Image::open(bytes, &trusted).map_err(|e| e.to_string())?;
     let code = vmc_runtime::aot::load(&img, None).map_err(|e| e.to_string())?;
     Ok((img, code))
 }
@@ -90,20 +111,21 @@ impl Fuzzer for ImageFuzzer {
             let (lo, hi) = r.pick(&seed.ranges);
             mutate::bytes(r, &mut data, lo, hi);
         }
-        // Most images are resealed (a correct digest again); the rest keep the old trailer
-        // or lose part of it.
+        // Most images are resealed by the attacker; some by the trusted key (authentic but
+        // malformed); the rest keep the old trailer or lose part of it.
         match r.below(8) {
             0 => {
                 data.extend_from_slice(&seed.bytes[object..]);
                 data
             }
             1 => {
-                let mut d = image::seal(data);
+                let mut d = image::seal(data, &attacker_key());
                 let n = r.below(d.len() as u64 + 1) as usize;
                 d.truncate(n);
                 d
             }
-            _ => image::seal(data),
+            2..=4 => image::seal(data, &trusted_key()),
+            _ => image::seal(data, &attacker_key()),
         }
     }
 
@@ -111,6 +133,9 @@ impl Fuzzer for ImageFuzzer {
         let Ok((img, code)) = check_and_load(input) else {
             return Outcome::Refused;
         };
+        if sealed_by_attacker(input) {
+            return Outcome::Mismatch("an image signed by an untrusted key was loaded".into());
+        }
         // Run only what the translator wrote: code, map and metadata of a seed.
         let intact = self.seeds.iter().any(|s| {
             Image::parse(&s.bytes)
