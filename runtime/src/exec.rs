@@ -10,8 +10,8 @@ use vmc_compiler::lower::JitContext;
 use vmc_compiler::mem::Fault;
 
 use crate::jit::fault;
-use crate::memory::perm;
 use crate::jit::slow::SlowState;
+use crate::memory::perm;
 use crate::process::Process;
 use crate::syscalls::{self, SysResult};
 use crate::tiers::{native_exit, CodeCache, Runnable, TierConfig};

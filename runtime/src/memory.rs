@@ -73,7 +73,9 @@ pub fn prot_to_perm(prot: u64) -> u8 {
 
 /// Converts [`perm`] bits back to Linux PROT_* bits.
 pub fn perm_to_prot(p: u8) -> u64 {
-    ((p & perm::R != 0) as u64) | ((p & perm::W != 0) as u64) << 1 | ((p & perm::X != 0) as u64) << 2
+    ((p & perm::R != 0) as u64)
+        | ((p & perm::W != 0) as u64) << 1
+        | ((p & perm::X != 0) as u64) << 2
 }
 
 /// The guest's memory.
@@ -347,7 +349,10 @@ impl GuestMemory {
         if from.start < to.end && to.start < from.end {
             return Err(MemError::OutOfRange(new, len));
         }
-        if self.perms[from.clone()].iter().any(|p| p & perm::MAPPED == 0) {
+        if self.perms[from.clone()]
+            .iter()
+            .any(|p| p & perm::MAPPED == 0)
+        {
             return Err(MemError::Protect(std::io::Error::from_raw_os_error(
                 libc::EFAULT,
             )));
@@ -554,7 +559,10 @@ impl GuestMemory {
         let mut opened = Vec::with_capacity(closed.len());
         let mut result = Ok(());
         for &i in &closed {
-            if self.host_protect(i as u64 * PAGE, PAGE, perm::R | perm::W).is_err() {
+            if self
+                .host_protect(i as u64 * PAGE, PAGE, perm::R | perm::W)
+                .is_err()
+            {
                 result = Err(fault);
                 break;
             }
@@ -565,7 +573,10 @@ impl GuestMemory {
             unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
         }
         for &i in &opened {
-            if self.host_protect(i as u64 * PAGE, PAGE, self.perms[i]).is_err() {
+            if self
+                .host_protect(i as u64 * PAGE, PAGE, self.perms[i])
+                .is_err()
+            {
                 result = Err(fault);
             }
         }

@@ -79,7 +79,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "60-GiB-bss",
-            file: elf(None, |t| vec![text(t), (BASE + 0x10_0000, 0, 0, 60 << 30, 6)]),
+            file: elf(None, |t| {
+                vec![text(t), (BASE + 0x10_0000, 0, 0, 60 << 30, 6)]
+            }),
             status: 7,
             says: "",
         },
@@ -156,7 +158,9 @@ fn check(path: &Path, case: &Case, out: &Outcome) -> Option<String> {
     }
     let name = path.display().to_string();
     match lines.as_slice() {
-        [line] if line.starts_with("vmrun: ") && line.contains(&name) && line.contains(case.says) => {
+        [line]
+            if line.starts_with("vmrun: ") && line.contains(&name) && line.contains(case.says) =>
+        {
             None
         }
         _ => Some(format!(

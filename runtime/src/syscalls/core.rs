@@ -183,7 +183,11 @@ fn mremap(p: &mut Process, a: [u64; 6]) -> SysResult {
     if let Err(e) = p.mem.move_pages(old, old_len, target) {
         return SysResult::err(host_errno(&e));
     }
-    if new_len > old_len && p.mem.map(target + old_len, new_len - old_len, prot).is_err() {
+    if new_len > old_len
+        && p.mem
+            .map(target + old_len, new_len - old_len, prot)
+            .is_err()
+    {
         return SysResult::err(libc::ENOMEM);
     }
     p.invalidate(old, old_len);
