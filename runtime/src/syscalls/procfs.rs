@@ -522,6 +522,11 @@ fn close(fd: i32) {
 /// The policy for the name `path` itself, a final symlink not followed (exe, fd/N,
 /// map_files/...).
 fn name_action(dirfd: i32, path: &CStr) -> Option<(Action, u32)> {
+    classify_name(dirfd, path).map(|e| (policy(&e), e.pid))
+}
+
+/// What the name `path` itself is (a final symlink not followed), when it is on procfs.
+fn classify_name(dirfd: i32, path: &CStr) -> Option<ProcEntry> {
     let fd = host_openat(
         dirfd,
         path,
@@ -533,7 +538,7 @@ fn name_action(dirfd: i32, path: &CStr) -> Option<(Action, u32)> {
     }
     let e = classify(fd as i32);
     close(fd as i32);
-    e.map(|e| (policy(&e), e.pid))
+    e
 }
 
 /// Puts the open file `new` at descriptor number `fd` (closing what was there).
@@ -651,18 +656,7 @@ fn open_exe(p: &Process, flags: i32) -> Sys {
 
 /// readlinkat for the guest: `Some` when the link is one of our own /proc links.
 pub fn readlink(p: &Process, dirfd: i32, path: &CStr) -> Option<Result<Vec<u8>, SysResult>> {
-    let fd = host_openat(
-        dirfd,
-        path,
-        libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        0,
-    );
-    if fd < 0 {
-        return None;
-    }
-    let e = classify(fd as i32);
-    close(fd as i32);
-    let e = e?;
+    let e = classify_name(dirfd, path)?;
     match policy(&e) {
         Action::Deny(err) => Some(fail(err)),
         Action::Exe => Some(Ok(p.exe.as_os_str().as_bytes().to_vec())),
