@@ -364,31 +364,30 @@ mod tests {
         let SysResult::Ret(g) = call(&mut p, 56, &[AT_FDCWD as u64, SCRATCH, 0, 0]) else {
             panic!()
         };
+        // setrlimit(RLIMIT_NOFILE, {soft, hard}) through a guest struct rlimit.
+        let setrlimit = |p: &mut Process, soft: u64, hard: u64| {
+            let lim: Vec<u8> = [soft, hard].iter().flat_map(|w| w.to_le_bytes()).collect();
+            p.mem
+                .slice_mut(SCRATCH + 0x100, 16)
+                .unwrap()
+                .copy_from_slice(&lim);
+            call(p, 164, &[7, SCRATCH + 0x100])
+        };
         // A soft limit at the descriptor just opened: the next open is EMFILE.
-        let lim: Vec<u8> = [g as u64 + 1, layout().hidden_base]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect();
-        p.mem
-            .slice_mut(SCRATCH + 0x100, 16)
-            .unwrap()
-            .copy_from_slice(&lim);
-        assert_eq!(call(&mut p, 164, &[7, SCRATCH + 0x100]), SysResult::Ret(0));
+        assert_eq!(
+            setrlimit(&mut p, g as u64 + 1, layout().hidden_base),
+            SysResult::Ret(0)
+        );
         assert_eq!(
             call(&mut p, 56, &[AT_FDCWD as u64, SCRATCH, 0, 0]),
             err(libc::EMFILE)
         );
         assert_eq!(call(&mut p, 23, &[g as u64]), err(libc::EMFILE));
         // The hard limit cannot be raised past the runtime's descriptors.
-        let lim: Vec<u8> = [4u64, layout().hidden_base + 1]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect();
-        p.mem
-            .slice_mut(SCRATCH + 0x100, 16)
-            .unwrap()
-            .copy_from_slice(&lim);
-        assert_eq!(call(&mut p, 164, &[7, SCRATCH + 0x100]), err(libc::EPERM));
+        assert_eq!(
+            setrlimit(&mut p, 4, layout().hidden_base + 1),
+            err(libc::EPERM)
+        );
         assert_eq!(call(&mut p, 57, &[g as u64]), SysResult::Ret(0));
     }
 }
